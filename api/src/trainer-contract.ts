@@ -1,0 +1,152 @@
+// The contract between the operator (which creates one Job per phase) and the trainer image (which runs it).
+// docs/trainer-contract.md explains each item; both sides import these constants instead of repeating them.
+
+/** Phases a trainer process can run. `calibrate` and `train` belong to LotaAdaptation, `merge` to TicketMerge. */
+export const TRAINER_PHASES = ['calibrate', 'train', 'merge'] as const;
+export type TrainerPhase = (typeof TRAINER_PHASES)[number];
+
+/** Environment the operator sets on every trainer container. */
+export const TRAINER_ENV = {
+  /** JSON of the resource's `spec`, exactly as stored in the API server. */
+  spec: 'LOTA_SPEC',
+  /** `LotaAdaptation` or `TicketMerge`. */
+  kind: 'LOTA_KIND',
+  name: 'LOTA_NAME',
+  namespace: 'LOTA_NAMESPACE',
+  /** The phase this process runs (one of TRAINER_PHASES). */
+  phase: 'LOTA_PHASE',
+  /** JSON object: name of a referenced LotaAdaptation → the URI of its ticket (LoTTO exclusions, merge inputs). */
+  ticketRefs: 'LOTA_TICKET_REFS',
+  /** Directory under which `pvc://<claim>/<path>` URIs are found as `<root>/<claim>/<path>`. */
+  pvcRoot: 'LOTA_PVC_ROOT',
+  /** Where the termination message is written. */
+  terminationLog: 'LOTA_TERMINATION_LOG',
+  /** Port of the progress and metrics HTTP endpoint. */
+  progressPort: 'LOTA_PROGRESS_PORT',
+  /** Writable scratch directory (the root filesystem is read-only). */
+  scratchDir: 'LOTA_SCRATCH_DIR',
+  /** Backend override: `tensorflow` (native), `wasm` or `cpu`. Unset: the fastest available. */
+  backend: 'LOTA_BACKEND',
+} as const;
+
+export const TRAINER_DEFAULTS = {
+  pvcRoot: '/mnt/pvc',
+  terminationLog: '/dev/termination-log',
+  progressPort: 8080,
+  scratchDir: '/scratch',
+} as const;
+
+/**
+ * Exit codes. 0 succeeds. 10–19 are permanent: retrying cannot help, so the Job's podFailurePolicy fails it at once.
+ * 20–29 and any other non-zero code (1 = unexpected error) are retryable and count against `backoffLimit`.
+ * Signals (137, 143) from eviction or preemption are disruptions: the pod's DisruptionTarget condition makes the
+ * Job ignore them.
+ */
+export const EXIT = {
+  ok: 0,
+  internal: 1,
+  invalidSpec: 10,
+  invalidInput: 11,
+  incompatibleArtifact: 12,
+  transientIo: 20,
+} as const;
+
+export const PERMANENT_EXIT_CODES: readonly number[] = [EXIT.invalidSpec, EXIT.invalidInput, EXIT.incompatibleArtifact];
+
+export function isPermanentExit(code: number): boolean {
+  return PERMANENT_EXIT_CODES.includes(code);
+}
+
+/** Machine-readable reasons; they end up in status conditions and Events. */
+export type TrainerReason =
+  | 'Completed'
+  | 'InvalidSpec'
+  | 'InvalidModel'
+  | 'InvalidDataset'
+  | 'InvalidTicket'
+  | 'BaseModelMismatch'
+  | 'TransientIOError'
+  | 'InternalError';
+
+/**
+ * Artifact layout under an adaptation's `output.uri` (a directory). Paths are relative to it.
+ * `phases/<phase>.json` is written last, atomically, when a phase finishes: its presence is what makes a phase
+ * "done" for resume after suspend or a restarted run.
+ */
+export const ARTIFACTS = {
+  mask: 'mask.safetensors',
+  ticket: 'ticket.safetensors',
+  model: 'model',
+  results: 'results.json',
+  interference: 'interference.json',
+  phaseRecord: (phase: TrainerPhase) => `phases/${phase}.json`,
+} as const;
+
+export interface MaskSummary {
+  trainable: number;
+  total: number;
+  density: number;
+  uri: string;
+}
+
+export interface TicketSummary {
+  uri: string;
+  bytes: number;
+  density: number;
+  sha256: string;
+}
+
+export interface OutputSummary {
+  uri: string;
+  bytes: number;
+  sha256: string;
+}
+
+export interface Results {
+  trainLoss?: number;
+  evalLoss?: number;
+  /** Task metrics by name, e.g. `exactMatch`, `perplexity`. */
+  metrics?: Record<string, number>;
+  /** Lines of the dataset skipped under the `skip` bad-line policy. */
+  skippedLines?: number;
+}
+
+export interface InterferenceSummary {
+  tickets: number;
+  /** Entries claimed by two or more tickets. */
+  overlappingEntries: number;
+  /** overlappingEntries / entries claimed by any ticket. */
+  overlapFraction: number;
+  /** Overlapping entries whose deltas disagree in sign. */
+  signConflicts: number;
+  /** Largest pairwise Jaccard overlap, with the pair. */
+  maxPairwiseJaccard: number;
+  maxPair?: [string, string];
+}
+
+/** JSON the trainer writes to the termination log (≤ 4096 bytes, the kubelet's limit) and as phases/<phase>.json. */
+export interface TerminationMessage {
+  version: 1;
+  phase: TrainerPhase;
+  outcome: 'Succeeded' | 'Failed';
+  reason: TrainerReason;
+  message: string;
+  results?: Results;
+  mask?: MaskSummary;
+  ticket?: TicketSummary;
+  output?: OutputSummary;
+  interference?: InterferenceSummary;
+}
+
+/** GET /progress on the progress port while a phase runs. */
+export interface Progress {
+  phase: TrainerPhase;
+  step: number;
+  totalSteps: number;
+  percent: number;
+  loss?: number;
+  tokensPerSecond?: number;
+  etaSeconds?: number;
+}
+
+export const TERMINATION_MESSAGE_LIMIT = 4096;

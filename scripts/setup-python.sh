@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Creates (once) the Python venv holding the reference implementations (transformers, torch, mergekit) that the
+# parity tests compare against. Cached outside the repo, keyed by the requirements file's hash. Prints the
+# venv's python on stdout.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+req=python/requirements.txt
+key=$(sha256sum "$req" | cut -c1-12)
+venv="${LOTA_CACHE:-$HOME/.cache/lota}/venv-py-$key"
+if [ ! -x "$venv/bin/python" ] || [ ! -f "$venv/.complete" ]; then
+  rm -rf "$venv"
+  python3 -m venv "$venv" >&2
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req" >&2
+  touch "$venv/.complete"
+fi
+echo "$venv/bin/python"

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Idempotent set-up of everything the tests need beyond node_modules: the Python reference implementations and the
+# real Kubernetes control plane binaries. Each step caches outside the repository under a versioned key, so a second
+# run takes seconds. `npm test` runs this first (pretest). Writes the resolved paths to .lota/env, read by the tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p .lota
+{
+  echo "LOTA_PYTHON=$(bash scripts/setup-python.sh)"
+  echo "LOTA_K8S_BIN=$(bash e2e/controlplane/build-binaries.sh)"
+} > .lota/env.tmp
+mv .lota/env.tmp .lota/env
+cat .lota/env
