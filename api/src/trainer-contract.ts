@@ -23,6 +23,8 @@ export const TRAINER_ENV = {
   terminationLog: 'LOTA_TERMINATION_LOG',
   /** Port of the progress and metrics HTTP endpoint. */
   progressPort: 'LOTA_PROGRESS_PORT',
+  /** Address the endpoint binds to: the pod IP (downward API `status.podIP`); unset = all interfaces. */
+  podIp: 'LOTA_POD_IP',
   /** Writable scratch directory (the root filesystem is read-only). */
   scratchDir: 'LOTA_SCRATCH_DIR',
   /** Backend override: `tensorflow` (native), `wasm` or `cpu`. Unset: the fastest available. */
