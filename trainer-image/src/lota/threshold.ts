@@ -51,7 +51,10 @@ export function kthLargestAbs(arrays: readonly Float32Array[], k: number): numbe
   for (const a of arrays) {
     const bits = bitsOf(a);
     counts.fill(0, 0, HIGH_BINS);
-    for (let i = 0; i < bits.length; i++) counts[((bits[i] as number) >>> 16) & 0x7fff]++;
+    for (let i = 0; i < bits.length; i++) {
+      const b = ((bits[i] as number) >>> 16) & 0x7fff;
+      counts[b] = (counts[b] as number) + 1;
+    }
     for (let b = 0; b < HIGH_BINS; b++) high[b] = (high[b] as number) + (counts[b] as number);
   }
   for (let b = NON_FINITE_HIGH; b < HIGH_BINS; b++) {
@@ -66,7 +69,7 @@ export function kthLargestAbs(arrays: readonly Float32Array[], k: number): numbe
     counts.fill(0);
     for (let i = 0; i < bits.length; i++) {
       const w = (bits[i] as number) & 0x7fffffff;
-      if (w >>> 16 === highBin) counts[w & 0xffff]++;
+      if (w >>> 16 === highBin) counts[w & 0xffff] = (counts[w & 0xffff] as number) + 1;
     }
     for (let b = 0; b < LOW_BINS; b++) low[b] = (low[b] as number) + (counts[b] as number);
   }
