@@ -80,7 +80,7 @@ describe('checkpoint directories', () => {
           ),
         );
     }
-    expect(Array.from(await checkpoint.read('position_ids'))).toEqual([0n, 1n, 2n, 3n]);
+    expect(Array.from((await checkpoint.read('position_ids')) as BigInt64Array)).toEqual([0n, 1n, 2n, 3n]);
     await checkpoint.close();
     const shard = await SafetensorsReader.open(join(out, shardFileName(1, 3)));
     expect(shard.metadata).toEqual({ format: 'pt' });
