@@ -1,0 +1,35 @@
+// Defaults. Static ones live in the schema (`default:`), so the API server applies the very same values when an
+// object is created; Value.Default applies them here for objects that never pass an API server (`lota run`).
+// Defaults that depend on other fields (which the API server cannot express) are filled below, and only here:
+// the trainer calls these functions on LOTA_SPEC, so operator and trainer agree.
+import { Value } from '@sinclair/typebox/value';
+import * as A from './schema/adaptation.ts';
+import * as M from './schema/merge.ts';
+import type {
+  AdaptationMethod,
+  LotaAdaptationSpec,
+  ResolvedAdaptationSpec,
+  ResolvedMergeSpec,
+  TicketMergeSpec,
+} from './types.ts';
+
+/** Learning rates of the LoTA reference scripts (Mistral-7B) and a common LoRA choice. */
+export const DEFAULT_LEARNING_RATE: Record<AdaptationMethod, number> = { lota: 1e-5, full: 5e-7, lora: 1e-4 };
+export const DEFAULT_EPOCHS = 3;
+
+export function withAdaptationDefaults(spec: LotaAdaptationSpec): ResolvedAdaptationSpec {
+  const s = Value.Default(A.LotaAdaptationSpec, Value.Clone(spec)) as LotaAdaptationSpec;
+  const method = s.method ?? 'lota';
+  if (method === 'lota') s.lota = Value.Default(A.Lota, s.lota ?? {}) as LotaAdaptationSpec['lota'];
+  if (method === 'lora') s.lora = Value.Default(A.Lora, s.lora ?? {}) as LotaAdaptationSpec['lora'];
+  const training = s.training ?? {};
+  training.learningRate ??= DEFAULT_LEARNING_RATE[method];
+  if (training.epochs === undefined && training.maxSteps === undefined) training.epochs = DEFAULT_EPOCHS;
+  s.training = training;
+  if (s.lota?.calibration) s.lota.calibration.learningRate ??= training.learningRate;
+  return s as ResolvedAdaptationSpec;
+}
+
+export function withMergeDefaults(spec: TicketMergeSpec): ResolvedMergeSpec {
+  return Value.Default(M.TicketMergeSpec, Value.Clone(spec)) as ResolvedMergeSpec;
+}

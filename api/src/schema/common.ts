@@ -1,0 +1,321 @@
+// Schema pieces both kinds share: artifact URIs, conditions, scheduling, the trainer container.
+
+import { Type } from '@sinclair/typebox';
+import { ARTIFACT_URI_PATTERN, MAX_URI_LENGTH } from '../uri.ts';
+import {
+  Bool,
+  Defaulted,
+  DNS1123_LABEL,
+  Int,
+  Int32,
+  List,
+  Num,
+  Obj,
+  ObjectName,
+  OpaqueObject,
+  Quantity,
+  Str,
+  StringEnum,
+  StringMap,
+} from './k8s.ts';
+
+export const GROUP = 'lota.dev';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+
+/** CEL: no `..` path segment (the pattern already fixes the scheme and the characters). */
+const NO_DOTDOT = "!self.matches('(^|/)[.][.](/|$)')";
+
+export function ArtifactUri(description: string) {
+  return Str({
+    description: `${description} A pvc://<claim>/<path> or file:///<path> URI.`,
+    minLength: 1,
+    maxLength: MAX_URI_LENGTH,
+    pattern: ARTIFACT_URI_PATTERN,
+    'x-kubernetes-validations': [{ rule: NO_DOTDOT, message: "must not contain '..' path segments" }],
+  });
+}
+
+export const ModelRef = Obj(
+  {
+    uri: ArtifactUri(
+      'Directory of a Hugging Face model: config.json, tokenizer files and model*.safetensors (sharded with an index or single).',
+    ),
+  },
+  { description: 'A model in Hugging Face directory layout.' },
+);
+
+export const CONDITION_STATUSES = ['True', 'False', 'Unknown'] as const;
+
+/** metav1.Condition, with the validation Kubernetes itself declares for it. */
+export const Condition = Obj(
+  {
+    type: Str({
+      description: 'Type of condition in CamelCase: Ready, Reconciling, Stalled, Succeeded, Failed, Suspended…',
+      maxLength: 316,
+      pattern:
+        '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$',
+    }),
+    status: StringEnum(CONDITION_STATUSES, { description: 'Status of the condition: True, False or Unknown.' }),
+    observedGeneration: Type.Optional(
+      Int({ description: 'The .metadata.generation the condition was set from.', minimum: 0 }),
+    ),
+    lastTransitionTime: Str({ description: 'When the status last changed.', format: 'date-time' }),
+    reason: Str({
+      description: 'Machine-readable CamelCase reason for the last transition.',
+      minLength: 1,
+      maxLength: 1024,
+      pattern: '^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$',
+    }),
+    message: Str({ description: 'Human-readable details of the last transition.', maxLength: 32768 }),
+  },
+  { description: 'A standard Kubernetes condition (metav1.Condition).' },
+);
+
+export function Conditions() {
+  return Type.Optional(
+    List(Condition, {
+      description:
+        'Standard conditions. Ready is True once finished successfully; Reconciling is True while work is in ' +
+        'progress; Stalled is True when it failed and will not recover; Succeeded/Failed are terminal and final.',
+      maxItems: 16,
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['type'],
+    }),
+  );
+}
+
+const Toleration = Obj(
+  {
+    key: Type.Optional(Str({ description: 'Taint key the toleration applies to; empty matches all.', maxLength: 316 })),
+    operator: Type.Optional(StringEnum(['Exists', 'Equal'], { description: 'Exists or Equal (default Equal).' })),
+    value: Type.Optional(Str({ description: 'Taint value to match with Equal.', maxLength: 63 })),
+    effect: Type.Optional(
+      StringEnum(['NoSchedule', 'PreferNoSchedule', 'NoExecute'], { description: 'Taint effect; empty matches all.' }),
+    ),
+    tolerationSeconds: Type.Optional(
+      Int({ description: 'For NoExecute: how long the pod stays bound after the taint appears.', minimum: 0 }),
+    ),
+  },
+  { description: 'A core/v1 Toleration for the trainer pods.' },
+);
+
+export const Resources = Obj(
+  {
+    gpus: Defaulted(
+      Int32({ description: 'GPUs per trainer pod, requested as nvidia.com/gpu.', minimum: 0, maximum: 16 }),
+      0,
+    ),
+    requests: Type.Optional(
+      StringMap(Quantity(), {
+        description: 'Resource requests of the trainer container, e.g. {cpu: "4", memory: 16Gi}.',
+        maxProperties: 16,
+      }),
+    ),
+    limits: Type.Optional(
+      StringMap(Quantity(), { description: 'Resource limits of the trainer container.', maxProperties: 16 }),
+    ),
+    nodeSelector: Type.Optional(
+      StringMap(Str({ maxLength: 63 }), {
+        description: 'Node labels the trainer pods must match.',
+        maxProperties: 32,
+        'x-kubernetes-map-type': 'atomic',
+      }),
+    ),
+    tolerations: Type.Optional(
+      List(Toleration, {
+        description: 'Tolerations of the trainer pods.',
+        maxItems: 32,
+        'x-kubernetes-list-type': 'atomic',
+      }),
+    ),
+    affinity: Type.Optional(
+      OpaqueObject({
+        description:
+          'A core/v1 Affinity for the trainer pods, passed through unchanged (the Job API validates it when the ' +
+          'operator creates the Job).',
+      }),
+    ),
+    priorityClassName: Type.Optional(ObjectName('PriorityClass of the trainer pods.')),
+  },
+  {
+    description: 'Where and with what the trainer pods run.',
+    'x-kubernetes-validations': [
+      {
+        rule:
+          "(!has(self.limits) || !('nvidia.com/gpu' in self.limits)) && " +
+          "(!has(self.requests) || !('nvidia.com/gpu' in self.requests))",
+        message: 'request GPUs with resources.gpus, not as nvidia.com/gpu in requests or limits',
+      },
+    ],
+  },
+);
+
+const KeyRef = (what: string) =>
+  Obj(
+    {
+      name: ObjectName(`Name of the ${what}.`),
+      key: Str({ description: `Key in the ${what}.`, minLength: 1, maxLength: 253 }),
+      optional: Type.Optional(Bool({ description: `Whether the ${what} or its key may be missing.` })),
+    },
+    { description: `A key of a ${what} in the same namespace.` },
+  );
+
+const EnvVar = Obj(
+  {
+    name: Str({
+      description: 'Variable name. Names starting with LOTA_ are reserved for the trainer contract.',
+      minLength: 1,
+      maxLength: 128,
+      pattern: '^[-._a-zA-Z][-._a-zA-Z0-9]*$',
+      'x-kubernetes-validations': [
+        { rule: "!self.startsWith('LOTA_')", message: 'env names starting with LOTA_ are reserved for the operator' },
+      ],
+    }),
+    value: Type.Optional(Str({ description: 'Literal value.', maxLength: 4096 })),
+    valueFrom: Type.Optional(
+      Obj(
+        {
+          secretKeyRef: Type.Optional(KeyRef('Secret')),
+          configMapKeyRef: Type.Optional(KeyRef('ConfigMap')),
+        },
+        {
+          description: 'Take the value from a Secret or ConfigMap key.',
+          'x-kubernetes-validations': [
+            {
+              rule: 'has(self.secretKeyRef) != has(self.configMapKeyRef)',
+              message: 'exactly one of secretKeyRef or configMapKeyRef is required',
+            },
+          ],
+        },
+      ),
+    ),
+  },
+  {
+    description: 'An environment variable of the trainer container.',
+    'x-kubernetes-validations': [
+      { rule: '!(has(self.value) && has(self.valueFrom))', message: 'set value or valueFrom, not both' },
+    ],
+  },
+);
+
+export const TRAINER_BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+
+export const Trainer = Obj(
+  {
+    image: Type.Optional(
+      Str({
+        description: "Trainer image. Empty: the operator's default (its --trainer-image flag / Helm value).",
+        minLength: 1,
+        maxLength: 512,
+      }),
+    ),
+    imagePullPolicy: Type.Optional(
+      StringEnum(['Always', 'IfNotPresent', 'Never'], { description: 'Pull policy of the trainer image.' }),
+    ),
+    backend: Defaulted(
+      StringEnum(TRAINER_BACKENDS, {
+        description:
+          'TensorFlow.js backend: tensorflow (native libtensorflow), wasm or cpu; auto picks the fastest available.',
+      }),
+      'auto',
+    ),
+    env: Type.Optional(
+      List(EnvVar, {
+        description: 'Extra environment variables of the trainer container.',
+        maxItems: 64,
+        'x-kubernetes-list-type': 'map',
+        'x-kubernetes-list-map-keys': ['name'],
+      }),
+    ),
+    serviceAccountName: Type.Optional(
+      ObjectName('ServiceAccount of the trainer pods (default: the namespace default).'),
+    ),
+  },
+  { description: 'The trainer container.' },
+);
+
+/** Fields every runnable kind has, in spec order. */
+export function RunFields() {
+  return {
+    resources: Defaulted(Resources, {}),
+    trainer: Defaulted(Trainer, {}),
+    queueName: Type.Optional(
+      Str({
+        description:
+          'Kueue LocalQueue for the trainer Jobs (label kueue.x-k8s.io/queue-name); Kueue then admits them by quota.',
+        maxLength: 63,
+        pattern: DNS1123_LABEL,
+      }),
+    ),
+    backoffLimit: Defaulted(
+      Int32({
+        description: 'Retries of each phase Job after retryable failures (exit codes other than 10–19).',
+        minimum: 0,
+        maximum: 20,
+      }),
+      3,
+    ),
+    activeDeadlineSeconds: Type.Optional(
+      Int({
+        description: 'Wall-clock limit for the whole run, from status.startTime; exceeding it fails the resource.',
+        minimum: 1,
+        maximum: 31_536_000,
+      }),
+    ),
+    ttlSecondsAfterFinished: Type.Optional(
+      Int({
+        description:
+          'Delete the finished phase Jobs (and their pods) this long after the resource finished. The resource, its ' +
+          'status and its artifacts stay. Unset: Jobs are kept until the resource is deleted.',
+        minimum: 0,
+        maximum: 31_536_000,
+      }),
+    ),
+    suspend: Defaulted(
+      Bool({
+        description:
+          'Suspend the run: the running phase Job is deleted, completed phases are kept; setting it back to false ' +
+          'resumes from the first unfinished phase.',
+      }),
+      false,
+    ),
+  };
+}
+
+export const DTYPES = ['float32', 'float16', 'bfloat16'] as const;
+
+export function Dtype(description: string) {
+  return Defaulted(StringEnum(DTYPES, { description }), 'float32');
+}
+
+export function MaxShardSize() {
+  return Defaulted(
+    Quantity({ description: 'Largest safetensors shard of a written model directory, e.g. 2Gi.' }),
+    '2Gi',
+  );
+}
+
+export const ArtifactSummary = Obj(
+  {
+    uri: ArtifactUri('Where it was written.'),
+    bytes: Int({ description: 'Size in bytes.', minimum: 0 }),
+    sha256: Str({
+      description: 'SHA-256 of the file (of model*.safetensors in order, for a directory).',
+      maxLength: 64,
+    }),
+  },
+  { description: 'An artifact a phase wrote.' },
+);
+
+export const Timestamp = (description: string) => Type.Optional(Str({ description, format: 'date-time' }));
+
+export const Message = () =>
+  Type.Optional(Str({ description: 'Human-readable summary of the current state.', maxLength: 32768 }));
+
+export const ObservedGeneration = () =>
+  Type.Optional(Int({ description: 'The .metadata.generation this status describes.', minimum: 0 }));
+
+export const Density = (description: string) => Num({ description, minimum: 0, maximum: 1 });
+
+export const NonNegative = (description: string) => Num({ description, minimum: 0 });

@@ -1,0 +1,22 @@
+// CEL rules generated from the schema itself, so that they follow every field added later.
+import type { TObject } from '@sinclair/typebox';
+import type { CelRule } from './k8s.ts';
+
+/**
+ * A root-level transition rule: once `status.startTime` is set, every spec field except `mutable` keeps its value.
+ * Root level, because only there can a rule see both the spec and the status (spec-level rules cannot).
+ */
+export function specImmutableOnceStarted(spec: TObject, mutable: readonly string[], kind: string): CelRule {
+  const fields = Object.keys(spec.properties).filter((f) => !mutable.includes(f));
+  const unchanged = fields.map(
+    (f) =>
+      `(has(self.spec.${f}) ? has(oldSelf.spec.${f}) && self.spec.${f} == oldSelf.spec.${f} : !has(oldSelf.spec.${f}))`,
+  );
+  return {
+    rule: `!has(oldSelf.status) || !has(oldSelf.status.startTime) || (${unchanged.join(' && ')})`,
+    message:
+      `spec is immutable once the ${kind} has started (status.startTime is set); only ` +
+      `${mutable.map((m) => `spec.${m}`).join(', ')} may change. Create a new ${kind} instead`,
+    reason: 'FieldValueForbidden',
+  };
+}

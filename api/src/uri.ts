@@ -1,0 +1,158 @@
+// Artifact URIs: where models, datasets, masks and tickets live.
+//   pvc://<claim>/<path>   a path inside a PersistentVolumeClaim of the resource's namespace; the operator mounts the
+//                          claim at <pvcRoot>/<claim> (see docs/trainer-contract.md)
+//   file:///<abs-path>     a path on the machine that runs the trainer (clusterless `lota run`, tests)
+// Each scheme is one entry of SCHEMES; adding s3:// is adding an entry (its `resolve` would stage objects locally).
+// URIs are not percent-decoded: `%`, `?`, `#`, backslashes, whitespace and control characters are refused so
+// that a URI names exactly one path, and `..` segments are refused so that no URI escapes its root.
+import { isAbsolute, join, relative } from 'node:path';
+import { TRAINER_DEFAULTS } from './trainer-contract.ts';
+
+export interface PvcUri {
+  scheme: 'pvc';
+  claim: string;
+  /** Normalised path inside the claim, starting with `/` (`/` for the claim's root). */
+  path: string;
+}
+
+export interface FileUri {
+  scheme: 'file';
+  /** Normalised absolute path. */
+  path: string;
+}
+
+export type ParsedArtifactUri = PvcUri | FileUri;
+export type ArtifactScheme = ParsedArtifactUri['scheme'];
+
+export interface ResolveOptions {
+  /** Where pvc:// claims are mounted (LOTA_PVC_ROOT); default /mnt/pvc. */
+  pvcRoot?: string;
+}
+
+export class ArtifactUriError extends Error {
+  readonly uri: string;
+  constructor(uri: string, reason: string) {
+    super(`invalid artifact URI ${JSON.stringify(uri)}: ${reason}`);
+    this.name = 'ArtifactUriError';
+    this.uri = uri;
+  }
+}
+
+export const MAX_URI_LENGTH = 1024;
+
+/** Characters a path part may hold (shared by the parser and the CRD's pattern). */
+const FORBIDDEN_CHARS = String.raw`?#%\\\s\x00-\x1f\x7f`;
+const PATH_CHARS = `[^${FORBIDDEN_CHARS}]`;
+const FORBIDDEN = new RegExp(`[${FORBIDDEN_CHARS}]`);
+const CLAIM = '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*';
+
+interface SchemeHandler<U extends ParsedArtifactUri> {
+  /** Regular expression (RE2- and ECMAScript-compatible) for the whole URI, used in the CRD too. */
+  pattern: string;
+  parse(uri: string, rest: string): U;
+  format(parsed: U): string;
+  resolve(parsed: U, options: Required<ResolveOptions>): string;
+}
+
+const pvc: SchemeHandler<PvcUri> = {
+  pattern: `pvc://${CLAIM}(/${PATH_CHARS}*)?`,
+  parse(uri, rest) {
+    const slash = rest.indexOf('/');
+    const claim = slash < 0 ? rest : rest.slice(0, slash);
+    if (claim.length === 0) throw new ArtifactUriError(uri, 'pvc:// needs a claim name: pvc://<claim>/<path>');
+    if (claim.length > 253 || !new RegExp(`^${CLAIM}$`).test(claim)) {
+      throw new ArtifactUriError(uri, `claim ${JSON.stringify(claim)} is not a valid PersistentVolumeClaim name`);
+    }
+    return { scheme: 'pvc', claim, path: normalisePath(uri, slash < 0 ? '/' : rest.slice(slash)) };
+  },
+  format: (u) => `pvc://${u.claim}${u.path === '/' ? '' : u.path}`,
+  resolve(u, { pvcRoot }) {
+    const claimRoot = join(pvcRoot, u.claim);
+    const resolved = join(claimRoot, u.path);
+    const inside = relative(claimRoot, resolved);
+    if (inside.startsWith('..') || isAbsolute(inside)) {
+      throw new ArtifactUriError(pvc.format(u), `resolves outside its claim (${resolved})`);
+    }
+    return resolved;
+  },
+};
+
+const file: SchemeHandler<FileUri> = {
+  pattern: `file://(localhost)?/${PATH_CHARS}*`,
+  parse(uri, rest) {
+    const authority = rest.slice(0, Math.max(0, rest.indexOf('/')));
+    if (!rest.includes('/') || (authority !== '' && authority !== 'localhost')) {
+      throw new ArtifactUriError(uri, 'file:// URIs must name an absolute local path: file:///<path>');
+    }
+    return { scheme: 'file', path: normalisePath(uri, rest.slice(authority.length)) };
+  },
+  format: (u) => `file://${u.path}`,
+  resolve: (u) => u.path,
+};
+
+const SCHEMES: { [S in ArtifactScheme]: SchemeHandler<Extract<ParsedArtifactUri, { scheme: S }>> } = { pvc, file };
+
+export const ARTIFACT_SCHEMES = Object.keys(SCHEMES) as ArtifactScheme[];
+
+/** The CRD pattern for artifact URIs: any registered scheme. */
+export const ARTIFACT_URI_PATTERN = `^(${Object.values(SCHEMES)
+  .map((s) => s.pattern)
+  .join('|')})$`;
+
+function normalisePath(uri: string, path: string): string {
+  const segments: string[] = [];
+  for (const segment of path.split('/')) {
+    if (segment === '..') throw new ArtifactUriError(uri, "'..' path segments are not allowed");
+    if (segment !== '' && segment !== '.') segments.push(segment);
+  }
+  return `/${segments.join('/')}`;
+}
+
+export function parseArtifactUri(uri: string): ParsedArtifactUri {
+  if (typeof uri !== 'string' || uri.length === 0) throw new ArtifactUriError(String(uri), 'empty');
+  if (uri.length > MAX_URI_LENGTH) throw new ArtifactUriError(uri.slice(0, 64), `longer than ${MAX_URI_LENGTH}`);
+  const bad = uri.match(FORBIDDEN);
+  if (bad) throw new ArtifactUriError(uri, `character ${JSON.stringify(bad[0])} is not allowed (URIs are not decoded)`);
+  const m = uri.match(/^([a-z][a-z0-9+.-]*):\/\/(.*)$/);
+  if (!m) throw new ArtifactUriError(uri, `expected <scheme>://…, one of ${ARTIFACT_SCHEMES.join(', ')}`);
+  const [, scheme = '', rest = ''] = m;
+  if (!isArtifactScheme(scheme)) {
+    throw new ArtifactUriError(
+      uri,
+      `unknown scheme ${JSON.stringify(scheme)}; supported: ${ARTIFACT_SCHEMES.join(', ')}`,
+    );
+  }
+  return SCHEMES[scheme].parse(uri, rest);
+}
+
+function isArtifactScheme(s: string): s is ArtifactScheme {
+  return Object.hasOwn(SCHEMES, s);
+}
+
+export function formatArtifactUri(parsed: ParsedArtifactUri): string {
+  return parsed.scheme === 'pvc' ? SCHEMES.pvc.format(parsed) : SCHEMES.file.format(parsed);
+}
+
+/** The local filesystem path of an artifact URI, as the trainer sees it. */
+export function resolveArtifactUri(uri: string | ParsedArtifactUri, options: ResolveOptions = {}): string {
+  const parsed = typeof uri === 'string' ? parseArtifactUri(uri) : uri;
+  const opts = { pvcRoot: options.pvcRoot ?? TRAINER_DEFAULTS.pvcRoot };
+  return parsed.scheme === 'pvc' ? SCHEMES.pvc.resolve(parsed, opts) : SCHEMES.file.resolve(parsed, opts);
+}
+
+/** `base` + relative `path` (e.g. an artifact under `output.uri`); `path` may not climb out with `..`. */
+export function joinArtifactUri(base: string, path: string): string {
+  const parsed = parseArtifactUri(base);
+  const joined = normalisePath(`${base} + ${path}`, `${parsed.path}/${path}`);
+  return formatArtifactUri({ ...parsed, path: joined });
+}
+
+/** The PersistentVolumeClaims a set of URIs needs mounted (the operator mounts each once). */
+export function claimsOf(uris: Iterable<string>): string[] {
+  const claims = new Set<string>();
+  for (const uri of uris) {
+    const parsed = parseArtifactUri(uri);
+    if (parsed.scheme === 'pvc') claims.add(parsed.claim);
+  }
+  return [...claims].sort();
+}
