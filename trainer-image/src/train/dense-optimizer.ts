@@ -1,0 +1,57 @@
+// Applies an update rule to whole parameter tensors, keeping one state tensor per slot per trainable parameter.
+import * as tf from '@tensorflow/tfjs';
+import type { Parameters } from '../model/llama.ts';
+import type { UpdateRule } from './update-rules.ts';
+
+/** What the training loop needs from an optimizer; the sparse LoTA optimizer implements the same. */
+export interface Optimizer {
+  readonly rule: UpdateRule;
+  /** Steps taken so far. */
+  readonly steps: number;
+  /** One update of the named parameters from their gradients at learning rate lr. */
+  apply(grads: ReadonlyMap<string, tf.Tensor>, lr: number): void;
+  dispose(): void;
+}
+
+export class DenseOptimizer implements Optimizer {
+  readonly rule: UpdateRule;
+  private readonly params: Parameters;
+  private readonly state = new Map<string, tf.Variable[]>();
+  private step = 0;
+
+  constructor(rule: UpdateRule, params: Parameters, trainable: Iterable<string>) {
+    this.rule = rule;
+    this.params = params;
+    for (const name of trainable) {
+      const p = params.get(name);
+      if (p === undefined) throw new Error(`optimizer: trainable parameter "${name}" does not exist`);
+      this.state.set(
+        name,
+        rule.stateSlots.map(() => tf.variable(tf.zerosLike(p), false)),
+      );
+    }
+  }
+
+  get steps(): number {
+    return this.step;
+  }
+
+  apply(grads: ReadonlyMap<string, tf.Tensor>, lr: number): void {
+    this.step++;
+    for (const [name, slots] of this.state) {
+      const grad = grads.get(name);
+      if (grad === undefined) throw new Error(`optimizer: no gradient for trainable parameter "${name}"`);
+      const param = this.params.get(name) as tf.Variable;
+      tf.tidy(() => {
+        const { value, state } = this.rule.update(param, grad, slots, this.step, lr);
+        param.assign(value);
+        for (const [i, s] of state.entries()) (slots[i] as tf.Variable).assign(s);
+      });
+    }
+  }
+
+  dispose(): void {
+    for (const slots of this.state.values()) for (const s of slots) s.dispose();
+    this.state.clear();
+  }
+}
