@@ -7,11 +7,14 @@ import type { CelRule } from './k8s.ts';
  * Root level, because only there can a rule see both the spec and the status (spec-level rules cannot).
  */
 export function specImmutableOnceStarted(spec: TObject, mutable: readonly string[], kind: string): CelRule {
-  const fields = Object.keys(spec.properties).filter((f) => !mutable.includes(f));
-  const unchanged = fields.map(
-    (f) =>
-      `(has(self.spec.${f}) ? has(oldSelf.spec.${f}) && self.spec.${f} == oldSelf.spec.${f} : !has(oldSelf.spec.${f}))`,
-  );
+  const required = new Set(spec.required ?? []);
+  const unchanged = Object.keys(spec.properties)
+    .filter((f) => !mutable.includes(f))
+    .map((f) =>
+      required.has(f)
+        ? `self.spec.${f} == oldSelf.spec.${f}`
+        : `(has(self.spec.${f}) ? has(oldSelf.spec.${f}) && self.spec.${f} == oldSelf.spec.${f} : !has(oldSelf.spec.${f}))`,
+    );
   return {
     rule: `!has(oldSelf.status) || !has(oldSelf.status.startTime) || (${unchanged.join(' && ')})`,
     message:
