@@ -1,0 +1,279 @@
+// Tickets: the sparse task vector θ − θ_base of a LoTA run, as one safetensors file.
+//
+//   mask/<name>    U8 [⌈n/8⌉]   packed bitmask of the trained entries (see mask.ts for the bit order)
+//   delta/<name>   <dtype> [m]  θ − θ_base at those entries, ascending index order (m = popcount of the mask)
+//   __metadata__   format "lota-ticket", format_version "1", base_fingerprint (fingerprint.ts), sparsity, density,
+//                  trainable, total, method, task, source, values_dtype, shapes (JSON {name: shape})
+//
+// Entries outside the mask are exactly zero in the task vector, so 1 bit of mask + one value per trained entry is
+// the whole thing. Weights are materialised as fl32(θ_base + δ), where δ is what the file holds (rounded to its
+// dtype); the train phase produces its final weights through this same function, so applying a ticket to its base
+// reproduces the trained weights bit for bit.
+import { stat } from 'node:fs/promises';
+import { type Dtype, fromFloat32, isFloatDtype, toFloat32 } from '../io/dtype.ts';
+import { InvalidArtifactError } from '../io/errors.ts';
+import { SafetensorsReader, type TensorSpec, writeSafetensors } from '../io/safetensors.ts';
+import { BaseModelMismatchError } from './errors.ts';
+import { FINGERPRINT_ALGORITHM } from './fingerprint.ts';
+import { countSet, forEachSet, maskFromBits, type PackedMask } from './mask.ts';
+
+export const TICKET_FORMAT = 'lota-ticket';
+export const TICKET_FORMAT_VERSION = 1;
+
+export type TicketMethod = 'lota' | 'lota-per-tensor' | 'lota-random';
+
+export interface TicketInfo {
+  baseFingerprint: string;
+  sparsity: number;
+  method: TicketMethod | string;
+  task: string;
+  /** Where it came from, e.g. `LotaAdaptation default/math`. */
+  source: string;
+  valuesDtype: Dtype;
+}
+
+export interface TicketTensor {
+  shape: number[];
+  mask: PackedMask;
+  /** δ at the mask's entries in ascending index order, as float32 (already rounded through valuesDtype). */
+  delta: Float32Array;
+}
+
+export interface Ticket {
+  info: TicketInfo;
+  tensors: Map<string, TicketTensor>;
+}
+
+function sizeOf(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+/** Rounds float32 values through a storage dtype and back, so memory holds exactly what the file will. */
+function roundThrough(dtype: Dtype, values: Float32Array): Float32Array {
+  return dtype === 'F32' ? values : toFloat32(dtype, fromFloat32(dtype, values));
+}
+
+/**
+ * δ = fl32(trained − base) at the mask's entries, rounded through valuesDtype. Throws if any entry outside the mask
+ * moved: that would be a bug in the sparse phase, and a ticket must never silently drop a change.
+ */
+export function ticketTensor(
+  name: string,
+  shape: number[],
+  base: Float32Array,
+  trained: Float32Array,
+  mask: PackedMask,
+  valuesDtype: Dtype,
+): TicketTensor {
+  if (base.length !== trained.length || mask.size !== base.length || sizeOf(shape) !== base.length) {
+    throw new Error(`${name}: base, trained weights, mask and shape disagree in size`);
+  }
+  const delta = new Float32Array(countSet(mask));
+  let j = 0;
+  let next = 0;
+  forEachSet(mask, (i) => {
+    for (; next < i; next++) assertUnchanged(name, base, trained, next);
+    delta[j++] = (trained[i] as number) - (base[i] as number);
+    next = i + 1;
+  });
+  for (; next < base.length; next++) assertUnchanged(name, base, trained, next);
+  return { shape, mask, delta: roundThrough(valuesDtype, delta) };
+}
+
+function assertUnchanged(name: string, base: Float32Array, trained: Float32Array, i: number): void {
+  if (!Object.is(base[i], trained[i])) {
+    throw new Error(`internal: ${name}[${i}] changed outside the mask (${base[i]} → ${trained[i]})`);
+  }
+}
+
+/** base + δ on the ticket's entries, in float32; returns a new array (base is left untouched). */
+export function applyTicketTensor(name: string, base: Float32Array, tensor: TicketTensor): Float32Array {
+  if (base.length !== tensor.mask.size) {
+    throw new BaseModelMismatchError(
+      `${name}: the ticket covers ${tensor.mask.size} entries, the base tensor has ${base.length}`,
+    );
+  }
+  const out = base.slice();
+  const delta = tensor.delta;
+  let j = 0;
+  forEachSet(tensor.mask, (i) => {
+    out[i] = (out[i] as number) + (delta[j++] as number);
+  });
+  return out;
+}
+
+export function assertSameBase(ticket: Ticket, fingerprint: string, what: string): void {
+  if (ticket.info.baseFingerprint !== fingerprint) {
+    throw new BaseModelMismatchError(
+      `${what} was made for base model ${ticket.info.baseFingerprint.slice(0, 16)}…, not this base (${fingerprint.slice(0, 16)}…)`,
+    );
+  }
+}
+
+export function ticketCounts(ticket: Pick<Ticket, 'tensors'>): { trainable: number; total: number; density: number } {
+  let trainable = 0;
+  let total = 0;
+  for (const t of ticket.tensors.values()) {
+    trainable += t.delta.length;
+    total += t.mask.size;
+  }
+  return { trainable, total, density: total === 0 ? 0 : trainable / total };
+}
+
+export async function writeTicket(path: string, ticket: Ticket): Promise<{ bytes: number }> {
+  const { info } = ticket;
+  if (!isFloatDtype(info.valuesDtype)) throw new Error(`ticket values must be a float dtype, got ${info.valuesDtype}`);
+  const names = [...ticket.tensors.keys()].sort();
+  const tensors: (TensorSpec & { data: Uint8Array | Float32Array | Uint16Array | Float64Array })[] = [];
+  for (const name of names) {
+    const t = ticket.tensors.get(name) as TicketTensor;
+    tensors.push({ name: `mask/${name}`, dtype: 'U8', shape: [t.mask.bits.length], data: t.mask.bits });
+    tensors.push({ name: `delta/${name}`, dtype: info.valuesDtype, shape: [t.delta.length], data: t.delta });
+  }
+  const counts = ticketCounts(ticket);
+  const metadata: Record<string, string> = {
+    format: TICKET_FORMAT,
+    format_version: String(TICKET_FORMAT_VERSION),
+    base_fingerprint: info.baseFingerprint,
+    fingerprint_algorithm: FINGERPRINT_ALGORITHM,
+    sparsity: String(info.sparsity),
+    density: String(counts.density),
+    trainable: String(counts.trainable),
+    total: String(counts.total),
+    method: info.method,
+    task: info.task,
+    source: info.source,
+    values_dtype: info.valuesDtype,
+    shapes: JSON.stringify(Object.fromEntries(names.map((n) => [n, ticket.tensors.get(n)?.shape]))),
+  };
+  await writeSafetensors(path, tensors, metadata);
+  return { bytes: (await stat(path)).size };
+}
+
+export async function readTicket(path: string): Promise<Ticket> {
+  const reader = await SafetensorsReader.open(path, { reason: 'InvalidTicket' });
+  try {
+    const fail = (problem: string, tensor?: string) =>
+      new InvalidArtifactError(
+        path,
+        problem,
+        tensor === undefined ? { reason: 'InvalidTicket' } : { tensor, reason: 'InvalidTicket' },
+      );
+    const meta = reader.metadata;
+    if (meta.format !== TICKET_FORMAT)
+      throw fail(`is not a LoTA ticket (__metadata__.format is ${JSON.stringify(meta.format)})`);
+    if (meta.format_version !== String(TICKET_FORMAT_VERSION)) {
+      throw fail(
+        `has ticket format version ${meta.format_version}; this trainer reads version ${TICKET_FORMAT_VERSION}`,
+      );
+    }
+    const shapes = parseShapes(meta.shapes, fail);
+    const valuesDtype = meta.values_dtype as Dtype;
+    const tensors = new Map<string, TicketTensor>();
+    const expected = new Set<string>();
+    for (const [name, shape] of Object.entries(shapes)) {
+      expected.add(`mask/${name}`).add(`delta/${name}`);
+      const size = sizeOf(shape);
+      const maskInfo = reader.tensors.get(`mask/${name}`);
+      const deltaInfo = reader.tensors.get(`delta/${name}`);
+      if (!maskInfo || !deltaInfo) throw fail('is listed in shapes but its mask/ or delta/ tensor is missing', name);
+      if (maskInfo.dtype !== 'U8') throw fail(`mask must be U8, is ${maskInfo.dtype}`, name);
+      if (deltaInfo.dtype !== valuesDtype)
+        throw fail(`delta is ${deltaInfo.dtype}, metadata says ${valuesDtype}`, name);
+      let mask: PackedMask;
+      try {
+        mask = maskFromBits((await reader.read(`mask/${name}`)) as Uint8Array, size);
+      } catch (error) {
+        throw fail((error as Error).message, name);
+      }
+      const delta = await reader.readFloat32(`delta/${name}`);
+      if (delta.length !== countSet(mask))
+        throw fail(`has ${delta.length} values for ${countSet(mask)} mask entries`, name);
+      for (const x of delta) if (!Number.isFinite(x)) throw fail('holds a NaN or infinite delta', name);
+      tensors.set(name, { shape, mask, delta });
+    }
+    for (const name of reader.tensors.keys())
+      if (!expected.has(name)) throw fail('is not listed in __metadata__.shapes', name);
+    const sparsity = Number(meta.sparsity);
+    if (!meta.base_fingerprint) throw fail('has no base_fingerprint');
+    return {
+      info: {
+        baseFingerprint: meta.base_fingerprint,
+        sparsity,
+        method: meta.method ?? '',
+        task: meta.task ?? '',
+        source: meta.source ?? '',
+        valuesDtype,
+      },
+      tensors,
+    };
+  } finally {
+    await reader.close();
+  }
+}
+
+function parseShapes(text: string | undefined, fail: (problem: string) => Error): Record<string, number[]> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text ?? '');
+  } catch {
+    throw fail('has no valid __metadata__.shapes JSON');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw fail('__metadata__.shapes is not an object');
+  for (const [name, shape] of Object.entries(parsed)) {
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
+      throw fail(`__metadata__.shapes[${JSON.stringify(name)}] is not a shape`);
+    }
+  }
+  return parsed as Record<string, number[]>;
+}
+
+export interface TensorStats {
+  name: string;
+  shape: number[];
+  trainable: number;
+  total: number;
+  density: number;
+  /** L2 norm, largest |δ| and mean |δ| over the trained entries. */
+  l2: number;
+  maxAbs: number;
+  meanAbs: number;
+}
+
+export interface TicketStats {
+  info: TicketInfo;
+  tensors: TensorStats[];
+  trainable: number;
+  total: number;
+  density: number;
+  l2: number;
+}
+
+export function inspectTicket(ticket: Ticket): TicketStats {
+  const tensors: TensorStats[] = [];
+  let sumSq = 0;
+  for (const [name, t] of [...ticket.tensors].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    let sq = 0;
+    let maxAbs = 0;
+    let sumAbs = 0;
+    for (const x of t.delta) {
+      sq += x * x;
+      sumAbs += Math.abs(x);
+      maxAbs = Math.max(maxAbs, Math.abs(x));
+    }
+    sumSq += sq;
+    const n = t.delta.length;
+    tensors.push({
+      name,
+      shape: t.shape,
+      trainable: n,
+      total: t.mask.size,
+      density: t.mask.size === 0 ? 0 : n / t.mask.size,
+      l2: Math.sqrt(sq),
+      maxAbs,
+      meanAbs: n === 0 ? 0 : sumAbs / n,
+    });
+  }
+  return { info: ticket.info, tensors, ...ticketCounts(ticket), l2: Math.sqrt(sumSq) };
+}
