@@ -1,0 +1,143 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { makeBatches } from '../../src/data/batches.ts';
+import { loadDataset } from '../../src/data/dataset.ts';
+import { tokenizeRecord } from '../../src/data/examples.ts';
+import { DatasetError, parseJsonl } from '../../src/data/jsonl.ts';
+import { shuffled } from '../../src/data/random.ts';
+import { IGNORE_INDEX } from '../../src/train/loss.ts';
+import { byteTokenizer } from '../helpers/tiny.ts';
+
+const bytes = (s: string) => [...Buffer.from(s, 'utf8')];
+const labelled = (ids: number[], labels: number[]) => ids.filter((_, i) => labels[i] !== IGNORE_INDEX);
+
+describe('examples', () => {
+  it('prompt/completion: bos + prompt masked, completion + eos learned', async () => {
+    const tok = await byteTokenizer();
+    const ex = tokenizeRecord(
+      tok,
+      { kind: 'prompt', prompt: 'Q:2+2=', completion: '4', line: 1 },
+      { maxSeqLength: 64, file: 'f' },
+    );
+    expect(ex?.inputIds).toEqual([256, ...bytes('Q:2+2='), ...bytes('4'), 257]);
+    expect(labelled(ex?.inputIds ?? [], ex?.labels ?? [])).toEqual([...bytes('4'), 257]);
+  });
+
+  it('messages: only assistant turns (with their end marker) are learned', async () => {
+    const tok = await byteTokenizer();
+    const messages = [
+      { role: 'system', content: 'be brief' },
+      { role: 'user', content: 'hi' },
+      { role: 'assistant', content: 'yo' },
+      { role: 'user', content: 'again' },
+      { role: 'assistant', content: 'ok' },
+    ];
+    const ex = tokenizeRecord(tok, { kind: 'messages', messages, line: 3 }, { maxSeqLength: 256, file: 'f' });
+    expect(tok.decode(labelled(ex?.inputIds ?? [], ex?.labels ?? []), false)).toBe('yo<|im_end|>\nok<|im_end|>\n');
+  });
+
+  it('text: every token learned; truncation keeps the first maxSeqLength tokens', async () => {
+    const tok = await byteTokenizer();
+    const ex = tokenizeRecord(tok, { kind: 'text', text: 'abcdefgh', line: 1 }, { maxSeqLength: 4, file: 'f' });
+    expect(ex?.inputIds).toEqual([256, ...bytes('abc')]);
+    expect(ex?.labels).toEqual(ex?.inputIds);
+  });
+
+  it('drops an example whose completion lies beyond maxSeqLength', async () => {
+    const tok = await byteTokenizer();
+    const record = { kind: 'prompt' as const, prompt: 'a long prompt', completion: 'x', line: 1 };
+    expect(tokenizeRecord(tok, record, { maxSeqLength: 6, file: 'f' })).toBeNull();
+  });
+});
+
+describe('batches', () => {
+  const ex = (n: number, start: number) => ({
+    inputIds: Array.from({ length: n }, (_, i) => start + i),
+    labels: Array.from({ length: n }, (_, i) => start + i),
+    line: start,
+  });
+
+  it('pads one example per row with segment 0 and ignored labels', () => {
+    const [b] = makeBatches([ex(3, 10), ex(5, 20)], { batchSize: 2, maxSeqLength: 8, padId: 0 });
+    expect(b?.seqLen).toBe(5);
+    expect([...(b?.inputIds ?? [])]).toEqual([10, 11, 12, 0, 0, 20, 21, 22, 23, 24]);
+    expect([...(b?.segmentIds ?? [])]).toEqual([1, 1, 1, 0, 0, 1, 1, 1, 1, 1]);
+    expect([...(b?.labels ?? [])].slice(3, 5)).toEqual([IGNORE_INDEX, IGNORE_INDEX]);
+  });
+
+  it('packs examples into rows as separate segments with positions restarting at 0', () => {
+    const [b] = makeBatches([ex(3, 10), ex(2, 20), ex(4, 30)], {
+      batchSize: 2,
+      maxSeqLength: 6,
+      padId: 0,
+      packing: true,
+      fixedLength: true,
+    });
+    expect(b?.batch).toBe(2);
+    expect([...(b?.segmentIds ?? [])]).toEqual([1, 1, 1, 2, 2, 0, 1, 1, 1, 1, 0, 0]);
+    expect([...(b?.positionIds ?? [])].slice(0, 5)).toEqual([0, 1, 2, 0, 1]);
+  });
+
+  it('shuffles deterministically by seed', () => {
+    const items = Array.from({ length: 20 }, (_, i) => i);
+    expect(shuffled(items, 3)).toEqual(shuffled(items, 3));
+    expect(shuffled(items, 3)).not.toEqual(shuffled(items, 4));
+    expect([...shuffled(items, 3)].sort((a, b) => a - b)).toEqual(items);
+  });
+});
+
+describe('malformed dataset lines are refused with file, line and reason', () => {
+  const cases: [string, string, RegExp][] = [
+    ['invalid JSON', '{"text": "a"', /data\.jsonl:2: invalid JSON/],
+    ['not an object', '["text"]', /data\.jsonl:2: expected a JSON object/],
+    ['no known field', '{"input": "a"}', /data\.jsonl:2: has none of "messages", "prompt"\/"completion", "text"/],
+    ['mixed formats', '{"text": "a", "prompt": "b", "completion": "c"}', /data\.jsonl:2: mixes formats/],
+    ['empty messages', '{"messages": []}', /data\.jsonl:2: "messages" must be a non-empty array/],
+    [
+      'unknown role',
+      '{"messages": [{"role": "bot", "content": "x"}]}',
+      /data\.jsonl:2: messages\[0\]\.role must be one of/,
+    ],
+    [
+      'content not a string',
+      '{"messages": [{"role": "user", "content": 5}]}',
+      /messages\[0\]\.content must be a string/,
+    ],
+    ['no assistant turn', '{"messages": [{"role": "user", "content": "x"}]}', /has no assistant turn/],
+    ['prompt without completion', '{"prompt": "x"}', /data\.jsonl:2: "completion" must be a string next to "prompt"/],
+    ['empty completion', '{"prompt": "x", "completion": ""}', /"completion" is empty/],
+    ['text not a string', '{"text": 3}', /data\.jsonl:2: "text" must be a string/],
+  ];
+  it.each(cases)('%s', (_label, bad, message) => {
+    const text = `{"text": "fine"}\n${bad}\n{"text": "also fine"}\n`;
+    expect(() => parseJsonl(text, 'data.jsonl')).toThrow(DatasetError);
+    expect(() => parseJsonl(text, 'data.jsonl')).toThrow(message);
+  });
+
+  it("policy 'skip' leaves bad lines out and counts them", () => {
+    const text = '{"text": "a"}\nnot json\n\n{"prompt": 1}\n{"text": "b"}\n';
+    const { records, skipped } = parseJsonl(text, 'data.jsonl', 'skip');
+    expect(records.map((r) => r.line)).toEqual([1, 5]);
+    expect(skipped.map((s) => s.line)).toEqual([2, 4]);
+  });
+
+  it('an empty dataset is an error, as is an unreadable file', async () => {
+    expect(() => parseJsonl('\n\n', 'empty.jsonl')).toThrow(/empty\.jsonl:3: the dataset has no usable records/);
+    const tok = await byteTokenizer();
+    await expect(loadDataset('/nonexistent/data.jsonl', tok, { maxSeqLength: 16 })).rejects.toThrow(
+      /\/nonexistent\/data\.jsonl: cannot be read/,
+    );
+  });
+
+  it('loads a file, reporting examples truncated away', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'lota-data-'));
+    const file = join(dir, 'd.jsonl');
+    await writeFile(file, '{"prompt": "0123456789", "completion": "x"}\n{"prompt": "1+1=", "completion": "2"}\n');
+    const tok = await byteTokenizer();
+    const ds = await loadDataset(file, tok, { maxSeqLength: 8 });
+    expect(ds.examples).toHaveLength(1);
+    expect(ds.truncatedAway).toEqual([1]);
+  });
+});
