@@ -1,9 +1,10 @@
 // Defaults. Static ones live in the schema (`default:`), so the API server applies the very same values when an
-// object is created; Value.Default applies them here for objects that never pass an API server (`lota run`).
+// object is created; applyDefaults() applies them here, with the API server's algorithm, for objects that never
+// pass an API server (`lota run`).
 // Defaults that depend on other fields (which the API server cannot express) are filled below, and only here:
 // the trainer calls these functions on LOTA_SPEC, so operator and trainer agree.
-import { Value } from '@sinclair/typebox/value';
 import * as A from './schema/adaptation.ts';
+import { applyDefaults } from './schema/defaulting.ts';
 import * as M from './schema/merge.ts';
 import type {
   AdaptationMethod,
@@ -18,10 +19,10 @@ export const DEFAULT_LEARNING_RATE: Record<AdaptationMethod, number> = { lota: 1
 export const DEFAULT_EPOCHS = 3;
 
 export function withAdaptationDefaults(spec: LotaAdaptationSpec): ResolvedAdaptationSpec {
-  const s = Value.Default(A.LotaAdaptationSpec, Value.Clone(spec)) as LotaAdaptationSpec;
+  const s = applyDefaults(A.LotaAdaptationSpec, structuredClone(spec));
   const method = s.method ?? 'lota';
-  if (method === 'lota') s.lota = Value.Default(A.Lota, s.lota ?? {}) as LotaAdaptationSpec['lota'];
-  if (method === 'lora') s.lora = Value.Default(A.Lora, s.lora ?? {}) as LotaAdaptationSpec['lora'];
+  if (method === 'lota') s.lota = applyDefaults(A.Lota, s.lota ?? {});
+  if (method === 'lora') s.lora = applyDefaults(A.Lora, s.lora ?? {});
   const training = s.training ?? {};
   training.learningRate ??= DEFAULT_LEARNING_RATE[method];
   if (training.epochs === undefined && training.maxSteps === undefined) training.epochs = DEFAULT_EPOCHS;
@@ -31,5 +32,5 @@ export function withAdaptationDefaults(spec: LotaAdaptationSpec): ResolvedAdapta
 }
 
 export function withMergeDefaults(spec: TicketMergeSpec): ResolvedMergeSpec {
-  return Value.Default(M.TicketMergeSpec, Value.Clone(spec)) as ResolvedMergeSpec;
+  return applyDefaults(M.TicketMergeSpec, structuredClone(spec)) as ResolvedMergeSpec;
 }

@@ -68,7 +68,7 @@ const pvc: SchemeHandler<PvcUri> = {
   format: (u) => `pvc://${u.claim}${u.path === '/' ? '' : u.path}`,
   resolve(u, { pvcRoot }) {
     const claimRoot = join(pvcRoot, u.claim);
-    const resolved = join(claimRoot, u.path);
+    const resolved = u.path === '/' ? claimRoot : join(claimRoot, u.path);
     const inside = relative(claimRoot, resolved);
     if (inside.startsWith('..') || isAbsolute(inside)) {
       throw new ArtifactUriError(pvc.format(u), `resolves outside its claim (${resolved})`);

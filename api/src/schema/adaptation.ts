@@ -355,7 +355,10 @@ export const LotaAdaptationStatus = Obj(
     progress: Type.Optional(Progress),
     mask: Type.Optional(MaskStatus),
     ticket: Type.Optional(TicketStatus),
-    model: Type.Optional({ ...ArtifactSummary, description: 'The adapted model directory (full, lora).' }),
+    output: Type.Optional({
+      ...ArtifactSummary,
+      description: 'The adapted model directory (method full or lora; a lota run writes a ticket instead).',
+    }),
     results: Type.Optional(Results),
     message: Message(),
   },
