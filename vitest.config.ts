@@ -6,8 +6,27 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['api/test/**/*.test.ts', 'operator/test/**/*.test.ts', 'trainer-image/test/**/*.test.ts'],
+          include: [
+            'api/test/**/*.test.ts',
+            'operator/test/**/*.test.ts',
+            'trainer-image/test/**/*.test.ts',
+            'e2e/test/**/*.test.ts',
+          ],
+          exclude: ['**/node_modules/**', '**/*.cluster.test.ts'],
           testTimeout: 120_000,
+        },
+      },
+      {
+        // Tests against ONE real control plane (etcd, kube-apiserver, controller-manager, scheduler) started by
+        // e2e/harness/global-setup.ts for the whole run; see docs/testing.md.
+        test: {
+          name: 'cluster',
+          include: ['**/*.cluster.test.ts'],
+          exclude: ['**/node_modules/**'],
+          globalSetup: ['e2e/harness/global-setup.ts'],
+          setupFiles: ['e2e/harness/setup-file.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
         },
       },
     ],

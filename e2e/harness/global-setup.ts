@@ -1,0 +1,50 @@
+// vitest globalSetup of the `cluster` project: ONE control plane (etcd, API server, controller-manager, scheduler)
+// for the whole run, with the project's CRDs installed. Tests reach it through `inject('kubeconfig')` (see
+// cluster.ts). When a test fails, setup-file.ts leaves a marker and the component logs are kept and pointed to.
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { TestProject } from 'vitest/node';
+import { startControlPlane } from './control-plane.ts';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    kubeconfig: string;
+    kubectlPath: string;
+    clusterLogsDir: string;
+    /** Local directories of PersistentVolumeClaims on the local node: `<pvcRoot>/<claim>`. */
+    pvcRoot: string;
+    nodeName: string;
+  }
+}
+
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+export const FAILED_MARKER = 'TESTS-FAILED';
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const started = Date.now();
+  const cp = await startControlPlane({ node: true });
+  try {
+    const crdDir = join(repoRoot, 'crds');
+    const crds = existsSync(crdDir) ? readdirSync(crdDir).filter((f) => /\.ya?ml$/.test(f)) : [];
+    if (crds.length > 0) {
+      await cp.kubectl(['apply', '--server-side', ...crds.flatMap((f) => ['-f', join(crdDir, f)])]);
+      await cp.kubectl(['wait', '--for=condition=Established', 'crd', '--all', '--timeout=60s']);
+    }
+  } catch (err) {
+    await cp.stop({ keepLogs: true });
+    throw new Error(`installing crds/ failed (logs in ${cp.logsDir}): ${(err as Error).message}`);
+  }
+  console.log(`[cluster] control plane at ${cp.server} ready in ${Date.now() - started} ms; logs in ${cp.logsDir}`);
+  project.provide('kubeconfig', cp.kubeconfigPath);
+  project.provide('kubectlPath', cp.kubectlPath);
+  project.provide('clusterLogsDir', cp.logsDir);
+  project.provide('pvcRoot', cp.pvcRoot ?? '');
+  project.provide('nodeName', cp.nodeName ?? '');
+  process.env.KUBECONFIG = cp.kubeconfigPath;
+  return async () => {
+    const failed = existsSync(join(cp.logsDir, FAILED_MARKER));
+    await cp.stop({ keepLogs: failed });
+    if (failed) console.log(`[cluster] a test failed: control-plane logs kept in ${cp.logsDir}`);
+  };
+}

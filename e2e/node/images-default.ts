@@ -1,0 +1,30 @@
+// The images the local node knows in this repository's tests: the trainer image runs the trainer CLI from this
+// checkout; small shell images run their commands on the host.
+import { fileURLToPath } from 'node:url';
+import type { ImageMapping } from './images.ts';
+
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+
+export const TRAINER_IMAGE = 'ghcr.io/lota-operator/lota-trainer';
+
+export function defaultImages(): ImageMapping[] {
+  const trainer: Omit<ImageMapping, 'match'> = {
+    entrypoint: ['lota-trainer'],
+    programs: {
+      'lota-trainer': [`${repoRoot}node_modules/.bin/node`, `${repoRoot}trainer-image/src/cli/lota-trainer.ts`],
+    },
+    // The image's baked-in paths (docs/trainer-contract.md), inside the container's local root.
+    env: {
+      LOTA_PVC_ROOT: '{path:/mnt/pvc}',
+      LOTA_TERMINATION_LOG: '{path:/dev/termination-log}',
+      LOTA_SCRATCH_DIR: '{path:/scratch}',
+      TMPDIR: '{path:/tmp}',
+    },
+  };
+  return [
+    { match: TRAINER_IMAGE, ...trainer },
+    { match: 'lota-trainer', ...trainer },
+    { match: 'busybox', host: true },
+    { match: 'alpine', host: true },
+  ];
+}
