@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { crdObject, KINDS, renderCrds } from '../src/crds.ts';
+import { withReference } from '../src/reference.ts';
 
 const crdDir = join(import.meta.dirname, '..', '..', 'crds');
 
@@ -25,6 +26,13 @@ describe('generated CRDs', () => {
     for (const [file, text] of renderCrds()) {
       expect(readFileSync(join(crdDir, file), 'utf8'), `crds/${file} is stale: run npm run gen:crds`).toBe(text);
     }
+  });
+
+  it('match the field reference in docs/api.md (not stale)', () => {
+    const doc = readFileSync(join(import.meta.dirname, '..', '..', 'docs', 'api.md'), 'utf8');
+    // Compared modulo the column padding the formatter adds to Markdown tables.
+    const tables = (s: string) => s.replace(/ {2,}/g, ' ').replace(/-{3,}/g, '---');
+    expect(tables(doc), 'docs/api.md field reference is stale: run npm run gen:crds').toBe(tables(withReference(doc)));
   });
 
   it('round-trip through YAML to the same objects', () => {

@@ -280,15 +280,7 @@ export const LotaAdaptationSpec = Obj(
   },
 );
 
-export const ADAPTATION_PHASES = [
-  'Pending',
-  'WaitingForTickets',
-  'Calibrating',
-  'Training',
-  'Succeeded',
-  'Failed',
-  'Suspended',
-] as const;
+export const ADAPTATION_PHASES = ['Pending', 'Calibrating', 'Training', 'Succeeded', 'Failed', 'Suspended'] as const;
 
 const Progress = Obj(
   {

@@ -3,9 +3,13 @@ import type { TObject } from '@sinclair/typebox';
 import type { CelRule } from './k8s.ts';
 
 /**
- * A root-level transition rule: once `status.startTime` is set, every spec field except `mutable` keeps its value.
- * Root level, because only there can a rule see both the spec and the status (spec-level rules cannot).
+ * A root-level transition rule: once a phase has been started (`status.attempts` is recorded, and stays recorded
+ * through suspensions, unlike `status.startTime`) or the resource has finished, every spec field except `mutable`
+ * keeps its value. Root level, because only there can a rule see both the spec and the status.
  */
+const STARTED =
+  "has(oldSelf.status.attempts) || (has(oldSelf.status.phase) && oldSelf.status.phase in ['Succeeded', 'Failed'])";
+
 export function specImmutableOnceStarted(spec: TObject, mutable: readonly string[], kind: string): CelRule {
   const required = new Set(spec.required ?? []);
   const unchanged = Object.keys(spec.properties)
@@ -16,9 +20,9 @@ export function specImmutableOnceStarted(spec: TObject, mutable: readonly string
         : `(has(self.spec.${f}) ? has(oldSelf.spec.${f}) && self.spec.${f} == oldSelf.spec.${f} : !has(oldSelf.spec.${f}))`,
     );
   return {
-    rule: `!has(oldSelf.status) || !has(oldSelf.status.startTime) || (${unchanged.join(' && ')})`,
+    rule: `!has(oldSelf.status) || !(${STARTED}) || (${unchanged.join(' && ')})`,
     message:
-      `spec is immutable once the ${kind} has started (status.startTime is set); only ` +
+      `spec is immutable once the ${kind} has started a phase or finished; only ` +
       `${mutable.map((m) => `spec.${m}`).join(', ')} may change. Create a new ${kind} instead`,
     reason: 'FieldValueForbidden',
   };
