@@ -1,0 +1,208 @@
+// Task vector sources: where the per-tensor deltas δ_i = θ_i − θ_base of a merge come from. A LoTA ticket (sparse:
+// packed mask + values) and a dense fine-tuned checkpoint (δ = θ_i − θ_base, computed per tensor) both yield one
+// tensor's δ at a time, so a merge never holds more than the tensor it is working on.
+import { stat } from 'node:fs/promises';
+import { Checkpoint } from '../io/checkpoint.ts';
+import { InvalidArtifactError } from '../io/errors.ts';
+import { SafetensorsReader } from '../io/safetensors.ts';
+import { BaseModelMismatchError } from '../lota/errors.ts';
+import { countSet, forEachSet, maskFromBits, maskWhere, type PackedMask } from '../lota/mask.ts';
+import { TICKET_FORMAT, TICKET_FORMAT_VERSION } from '../lota/ticket.ts';
+
+export interface TaskVector {
+  /** δ for the whole tensor, dense float32. */
+  values: Float32Array;
+  /** The entries this input claims: a ticket's mask, or where a dense δ is non-zero. */
+  claimed: PackedMask;
+}
+
+export interface TaskVectorSource {
+  readonly label: string;
+  readonly path: string;
+  readonly kind: 'ticket' | 'model';
+  /** Throws BaseModelMismatchError unless this input belongs to the base (fingerprint, tensor names, shapes). */
+  check(base: Checkpoint, baseFingerprint: () => Promise<string>): Promise<void>;
+  /** δ of one base tensor; undefined when this input leaves it unchanged. */
+  delta(name: string, base: Float32Array): Promise<TaskVector | undefined>;
+  close(): Promise<void>;
+}
+
+/** A directory is a fine-tuned model, a file a ticket. */
+export async function openTaskVectorSource(path: string, label: string): Promise<TaskVectorSource> {
+  const found = await stat(path).catch(() => undefined);
+  if (!found) throw new InvalidArtifactError(path, 'merge input not found', { reason: 'InvalidTicket' });
+  return found.isDirectory() ? DenseModelSource.open(path, label) : TicketSource.open(path, label);
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/** A LoTA ticket file (format: trainer-image/src/lota/ticket.ts), read one tensor's mask and values at a time. */
+export class TicketSource implements TaskVectorSource {
+  readonly kind = 'ticket';
+  readonly label: string;
+  readonly path: string;
+  readonly shapes: ReadonlyMap<string, number[]>;
+  private readonly reader: SafetensorsReader;
+
+  private constructor(path: string, label: string, reader: SafetensorsReader, shapes: Map<string, number[]>) {
+    this.path = path;
+    this.label = label;
+    this.reader = reader;
+    this.shapes = shapes;
+  }
+
+  static async open(path: string, label: string): Promise<TicketSource> {
+    const reader = await SafetensorsReader.open(path, { reason: 'InvalidTicket' });
+    try {
+      return new TicketSource(path, label, reader, ticketShapes(reader));
+    } catch (error) {
+      await reader.close();
+      throw error;
+    }
+  }
+
+  get baseFingerprint(): string {
+    return this.reader.metadata.base_fingerprint as string;
+  }
+
+  async check(base: Checkpoint, baseFingerprint: () => Promise<string>): Promise<void> {
+    for (const [name, shape] of this.shapes) {
+      if (!base.has(name))
+        throw new BaseModelMismatchError(`ticket ${this.path}: tensor ${name} is not in the base model`);
+      const baseShape = base.info(name).shape;
+      if (!sameShape(shape, baseShape)) {
+        throw new BaseModelMismatchError(
+          `ticket ${this.path}: ${name} has shape [${shape}], the base has [${baseShape}]`,
+        );
+      }
+    }
+    const expected = await baseFingerprint();
+    if (this.baseFingerprint !== expected) {
+      throw new BaseModelMismatchError(
+        `ticket ${this.path} was made for base model ${this.baseFingerprint.slice(0, 16)}…, not this base (${expected.slice(0, 16)}…)`,
+      );
+    }
+  }
+
+  async delta(name: string, base: Float32Array): Promise<TaskVector | undefined> {
+    const shape = this.shapes.get(name);
+    if (!shape) return undefined;
+    const fail = (problem: string) =>
+      new InvalidArtifactError(this.path, problem, { tensor: name, reason: 'InvalidTicket' });
+    let claimed: PackedMask;
+    try {
+      claimed = maskFromBits((await this.reader.read(`mask/${name}`)) as Uint8Array, base.length);
+    } catch (error) {
+      if (error instanceof InvalidArtifactError) throw error;
+      throw fail((error as Error).message);
+    }
+    const packed = await this.reader.readFloat32(`delta/${name}`);
+    if (packed.length !== countSet(claimed))
+      throw fail(`has ${packed.length} values for ${countSet(claimed)} mask entries`);
+    const values = new Float32Array(base.length);
+    let j = 0;
+    forEachSet(claimed, (i) => {
+      values[i] = packed[j++] as number;
+    });
+    for (const x of packed) if (!Number.isFinite(x)) throw fail('holds a NaN or infinite delta');
+    return { values, claimed };
+  }
+
+  close(): Promise<void> {
+    return this.reader.close();
+  }
+}
+
+/** Validates a ticket's header and returns its tensors' shapes (the values are read later, tensor by tensor). */
+function ticketShapes(reader: SafetensorsReader): Map<string, number[]> {
+  const fail = (problem: string, tensor?: string) =>
+    new InvalidArtifactError(
+      reader.path,
+      problem,
+      tensor === undefined ? { reason: 'InvalidTicket' } : { tensor, reason: 'InvalidTicket' },
+    );
+  const meta = reader.metadata;
+  if (meta.format !== TICKET_FORMAT)
+    throw fail(`is not a LoTA ticket (__metadata__.format is ${JSON.stringify(meta.format)})`);
+  if (meta.format_version !== String(TICKET_FORMAT_VERSION)) {
+    throw fail(`has ticket format version ${meta.format_version}; this trainer reads version ${TICKET_FORMAT_VERSION}`);
+  }
+  if (!meta.base_fingerprint) throw fail('has no base_fingerprint');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(meta.shapes ?? '');
+  } catch {
+    throw fail('has no valid __metadata__.shapes JSON');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw fail('__metadata__.shapes is not an object');
+  const shapes = new Map<string, number[]>();
+  const expected = new Set<string>();
+  for (const [name, shape] of Object.entries(parsed)) {
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+      throw fail(`__metadata__.shapes entry is not a shape`, name);
+    }
+    const size = shape.reduce((a: number, b: number) => a * b, 1);
+    const mask = reader.tensors.get(`mask/${name}`);
+    const delta = reader.tensors.get(`delta/${name}`);
+    if (!mask || !delta) throw fail('is listed in shapes but its mask/ or delta/ tensor is missing', name);
+    if (mask.dtype !== 'U8' || mask.size !== Math.ceil(size / 8)) {
+      throw fail(`mask must be U8 [${Math.ceil(size / 8)}], is ${mask.dtype} [${mask.shape}]`, name);
+    }
+    if (delta.dtype !== meta.values_dtype)
+      throw fail(`delta is ${delta.dtype}, metadata says ${meta.values_dtype}`, name);
+    if (delta.size > size) throw fail(`has ${delta.size} values for ${size} entries`, name);
+    shapes.set(name, shape);
+    expected.add(`mask/${name}`).add(`delta/${name}`);
+  }
+  for (const name of reader.tensors.keys())
+    if (!expected.has(name)) throw fail('is not listed in __metadata__.shapes', name);
+  return shapes;
+}
+
+/** A dense fine-tuned model directory of the same architecture: δ = fl32(θ_i − θ_base), as MergeKit takes it. */
+export class DenseModelSource implements TaskVectorSource {
+  readonly kind = 'model';
+  readonly label: string;
+  readonly path: string;
+  private readonly checkpoint: Checkpoint;
+
+  private constructor(path: string, label: string, checkpoint: Checkpoint) {
+    this.path = path;
+    this.label = label;
+    this.checkpoint = checkpoint;
+  }
+
+  static async open(path: string, label: string): Promise<DenseModelSource> {
+    return new DenseModelSource(path, label, await Checkpoint.open(path));
+  }
+
+  async check(base: Checkpoint): Promise<void> {
+    for (const name of this.checkpoint.names()) {
+      if (!base.has(name))
+        throw new BaseModelMismatchError(`model ${this.path}: tensor ${name} is not in the base model`);
+    }
+    for (const [name, info] of base.tensors) {
+      const own = this.checkpoint.tensors.get(name);
+      if (!own) throw new BaseModelMismatchError(`model ${this.path}: lacks the base tensor ${name}`);
+      if (!sameShape(own.shape, info.shape)) {
+        throw new BaseModelMismatchError(
+          `model ${this.path}: ${name} has shape [${own.shape}], the base has [${info.shape}]`,
+        );
+      }
+    }
+  }
+
+  async delta(name: string, base: Float32Array): Promise<TaskVector | undefined> {
+    // readFloat32 returns a fresh array of this tensor alone, so δ is formed in place.
+    const values = await this.checkpoint.readFloat32(name);
+    for (let i = 0; i < values.length; i++) values[i] = (values[i] as number) - (base[i] as number);
+    return { values, claimed: maskWhere(values, (x) => x !== 0) };
+  }
+
+  close(): Promise<void> {
+    return this.checkpoint.close();
+  }
+}
