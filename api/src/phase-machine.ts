@@ -48,14 +48,16 @@ export interface MachineStatus {
   observedGeneration?: number;
   startTime?: string;
   completionTime?: string;
-  /** Attempts started per trainer phase (a retry after a failure is a new attempt; a disruption is not). */
+  /** Attempts (pods or processes) started per trainer phase. */
   attempts?: Partial<Record<TrainerPhase, number>>;
+  /** A merge's inputs as resolved when it started. */
+  tickets?: { name: string; uri: string }[];
   progress?: Progress;
   mask?: MaskSummary;
   ticket?: TicketSummary;
   results?: Results;
   output?: OutputSummary;
-  interference?: InterferenceSummary;
+  interference?: Omit<InterferenceSummary, 'maxPair'> & { maxPair?: string[] };
   message?: string;
 }
 
@@ -68,6 +70,10 @@ export interface Plan {
   phases: TrainerPhase[];
   /** Names of LotaAdaptations (same namespace) whose tickets this resource needs before it starts. */
   dependencies: string[];
+  /** Whether a dependency may supply a model directory instead of a ticket (merges of full/lora baselines). */
+  acceptModels: boolean;
+  /** A merge's inputs in spec order: a label and either a dependency name or a URI. */
+  inputs?: { name: string; adaptationRef?: string; uri?: string }[];
   /** Failed attempts allowed per phase before the resource fails. */
   backoffLimit: number;
   /** Limit on the whole run, counted from `status.startTime`. */
@@ -81,13 +87,21 @@ export type PhaseObservation =
   | { state: 'NotStarted' }
   /** It exists but does not run yet (a Job held by Kueue or waiting for a node). */
   | { state: 'Queued'; message?: string }
-  | { state: 'Running'; progress?: Progress; failures?: number }
+  | { state: 'Running'; progress?: Progress; failures?: number; attempts?: number }
   | { state: 'Succeeded'; termination: TerminationMessage }
   /**
    * It stopped with an error. `failures` counts failed attempts so far (disruptions excluded); `permanent` says that
    * retrying cannot help (a permanent exit code, a deadline, or a Job that gave up).
    */
-  | { state: 'Failed'; reason: string; message: string; failures: number; permanent: boolean; exitCode?: number }
+  | {
+      state: 'Failed';
+      reason: string;
+      message: string;
+      failures: number;
+      permanent: boolean;
+      exitCode?: number;
+      attempts?: number;
+    }
   /** It exists and is stopped by a suspension. */
   | { state: 'Suspended' };
 
@@ -95,7 +109,7 @@ export type PhaseObservation =
 export type DependencyObservation =
   | { state: 'Missing' }
   | { state: 'Pending'; phase?: string }
-  | { state: 'Succeeded'; ticketUri?: string }
+  | { state: 'Succeeded'; ticketUri?: string; modelUri?: string }
   | { state: 'Failed'; reason?: string; message?: string };
 
 export interface Observations {
@@ -144,7 +158,7 @@ export interface AdaptationSpecForPlan {
 }
 
 export interface MergeSpecForPlan {
-  tickets: { adaptationRef?: string | { name: string }; uri?: string }[];
+  tickets: { name?: string; adaptationRef?: string | { name: string }; uri?: string }[];
   backoffLimit?: number;
   activeDeadlineSeconds?: number;
   suspend?: boolean;
@@ -167,6 +181,7 @@ export function adaptationPlan(meta: ObjectMetaForPlan, spec: AdaptationSpecForP
     // `full` and `lora` train densely or through adapters: there is no mask to calibrate.
     phases: method === 'lota' ? ['calibrate', 'train'] : ['train'],
     dependencies: method === 'lota' ? [...new Set(spec.lota?.excludeTicketsOf ?? [])] : [],
+    acceptModels: false,
     backoffLimit: spec.backoffLimit ?? FALLBACK_BACKOFF_LIMIT,
     ...(spec.activeDeadlineSeconds !== undefined && { activeDeadlineSeconds: spec.activeDeadlineSeconds }),
     suspend: spec.suspend ?? false,
@@ -174,15 +189,23 @@ export function adaptationPlan(meta: ObjectMetaForPlan, spec: AdaptationSpecForP
 }
 
 export function mergePlan(meta: ObjectMetaForPlan, spec: MergeSpecForPlan): Plan {
-  const refs = spec.tickets
-    .map((t) => (typeof t.adaptationRef === 'string' ? t.adaptationRef : t.adaptationRef?.name))
-    .filter((n): n is string => n !== undefined);
+  const inputs = spec.tickets.map((t, i) => {
+    const ref = typeof t.adaptationRef === 'string' ? t.adaptationRef : t.adaptationRef?.name;
+    return {
+      name: t.name ?? ref ?? `ticket-${i}`,
+      ...(ref !== undefined && { adaptationRef: ref }),
+      ...(t.uri !== undefined && { uri: t.uri }),
+    };
+  });
+  const refs = inputs.map((t) => t.adaptationRef).filter((n): n is string => n !== undefined);
   return {
     kind: 'TicketMerge',
     name: meta.name,
     generation: meta.generation ?? 0,
     phases: ['merge'],
     dependencies: [...new Set(refs)],
+    acceptModels: true,
+    inputs,
     backoffLimit: spec.backoffLimit ?? FALLBACK_BACKOFF_LIMIT,
     ...(spec.activeDeadlineSeconds !== undefined && { activeDeadlineSeconds: spec.activeDeadlineSeconds }),
     suspend: spec.suspend ?? false,
@@ -292,7 +315,10 @@ function decide(plan: Plan, prev: MachineStatus, status: MachineStatus, observed
   const obs: PhaseObservation = observed.phases[active] ?? { state: 'NotStarted' };
   if (obs.state === 'Failed') {
     // Recorded before anything else: a phase that failed for good fails the run even if it was being suspended.
-    status.attempts = { ...status.attempts, [active]: Math.max(status.attempts?.[active] ?? 0, obs.failures) };
+    status.attempts = {
+      ...status.attempts,
+      [active]: Math.max(status.attempts?.[active] ?? 0, obs.attempts ?? obs.failures),
+    };
     const exit = obs.exitCode !== undefined ? ` (exit code ${obs.exitCode})` : '';
     if (obs.permanent) return fail(obs.reason, `phase ${active} failed${exit}: ${obs.message}`, plan, observed);
     if (obs.failures > plan.backoffLimit) {
@@ -334,7 +360,7 @@ function decide(plan: Plan, prev: MachineStatus, status: MachineStatus, observed
       if (obs.progress) status.progress = obs.progress;
       status.attempts = {
         ...status.attempts,
-        [active]: Math.max(status.attempts?.[active] ?? 1, (obs.failures ?? 0) + 1),
+        [active]: Math.max(status.attempts?.[active] ?? 1, obs.attempts ?? (obs.failures ?? 0) + 1),
       };
       return {
         phase: RUNNING_PHASE[active],
@@ -391,6 +417,10 @@ function startOrWait(plan: Plan, status: MachineStatus, phase: TrainerPhase, obs
           observed,
         );
       case 'Succeeded':
+        if (!dep.ticketUri && plan.acceptModels && dep.modelUri) {
+          ticketRefs[name] = dep.modelUri;
+          break;
+        }
         if (!dep.ticketUri) {
           return fail(
             'DependencyHasNoTicket',
@@ -422,6 +452,9 @@ function startOrWait(plan: Plan, status: MachineStatus, phase: TrainerPhase, obs
       message: `waiting for the tickets of ${waiting.join(', ')}`,
       action: { type: 'wait' },
     };
+  }
+  if (plan.inputs) {
+    status.tickets = plan.inputs.map((t) => ({ name: t.name, uri: t.uri ?? ticketRefs[t.adaptationRef ?? ''] ?? '' }));
   }
   return {
     phase: RUNNING_PHASE[phase],

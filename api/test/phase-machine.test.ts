@@ -248,6 +248,12 @@ describe('failures', () => {
       observe({ calibrate: { state: 'Running', failures: 1 } }),
     );
     expect(t.status.attempts).toEqual({ calibrate: 2 });
+    const pods = nextState(
+      lota(),
+      running({ attempts: { calibrate: 2 } }),
+      observe({ calibrate: { state: 'Running', failures: 1, attempts: 4 } }),
+    );
+    expect(pods.status.attempts).toEqual({ calibrate: 4 });
   });
 
   it('fails a permanently failed Job as reported (e.g. a Job deadline)', () => {
@@ -391,11 +397,24 @@ describe('TicketMerge', () => {
     expect(m?.status.phase).toBe('Merging');
     expect(m?.events.map((e) => e.reason)).toEqual(['Merging']);
     expect(r?.status.phase).toBe('Merging');
+    expect(m?.status.tickets).toEqual([
+      { name: 'a', uri: 'pvc://m/a/ticket.safetensors' },
+      { name: 'b', uri: 'pvc://m/b/ticket.safetensors' },
+      { name: 'ticket-2', uri: 'pvc://x/c.safetensors' },
+    ]);
     expect(s?.status).toMatchObject({
       phase: 'Succeeded',
       output: { uri: 'pvc://models/m' },
       interference: { signConflicts: 1 },
     });
+  });
+
+  it('merges the model of a full/lora adaptation, which LoTTO refuses', () => {
+    const deps = { a: { state: 'Succeeded' as const, modelUri: 'pvc://m/a/model' }, b: ready.b };
+    const t = nextState(plan, undefined, observe({}, deps));
+    expect(t.action).toMatchObject({ type: 'start', ticketRefs: { a: 'pvc://m/a/model' } });
+    const lotto = nextState(lota({ lota: { excludeTicketsOf: ['a'] } }), undefined, observe({}, deps));
+    expect(lotto.status.phase).toBe('Failed');
   });
 
   it('fails when a referenced adaptation fails, and on merge failures', () => {
