@@ -80,6 +80,7 @@ describe('runMerge', () => {
     let overlapping = 0;
     let conflicts = 0;
     const inter = [0, 0, 0].map(() => [0, 0, 0]);
+    const at = (a: number, b: number) => inter[a]?.[b] as number;
     for (const d of targets) {
       for (let j = 0; j < size(d.shape); j++) {
         const v = tickets.map((t) => t.get(d.name)?.[j] as number);
@@ -88,11 +89,10 @@ describe('runMerge', () => {
         if (owners.length > 1) overlapping++;
         if (owners.length > 1 && owners.some((x) => x > 0) && owners.some((x) => x < 0)) conflicts++;
         for (let a = 0; a < 3; a++)
-          for (let b = 0; b < 3; b++) if (v[a] !== 0 && v[b] !== 0) (inter[a] as number[])[b]++;
+          for (let b = 0; b < 3; b++) if (v[a] !== 0 && v[b] !== 0) (inter[a] as number[])[b] = at(a, b) + 1;
       }
     }
     expect(report.total).toMatchObject({ claimed, overlapping, signConflicts: conflicts });
-    const at = (a: number, b: number) => inter[a]?.[b] as number;
     const jac01 = at(0, 1) / (at(0, 0) + at(1, 1) - at(0, 1));
     expect(report.jaccard[0]?.[1]).toBeCloseTo(jac01, 5);
     expect(report.inputs.map((i) => i.survivingL1Fraction)).toEqual([1, 1, 1]);
