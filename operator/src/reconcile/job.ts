@@ -1,0 +1,200 @@
+// The desired batch/v1 Job of one phase of a LotaAdaptation or TicketMerge: pure, from the resource and the
+// phase machine's `start` action. docs/trainer-contract.md is the contract the pod spec implements.
+
+import { PERMANENT_EXIT_CODES, TRAINER_DEFAULTS, TRAINER_ENV, type TrainerPhase } from '@lota/api/trainer-contract';
+import type { ResolvedAdaptationSpec, ResolvedMergeSpec } from '@lota/api/types';
+import { parseArtifactUri } from '@lota/api/uri';
+import type { ObjectMeta } from '../kube/resources.ts';
+import { jobName, LABELS, MANAGED_BY } from './names.ts';
+
+export const CONTAINER_NAME = 'trainer';
+export const TRAINER_COMMAND = 'lota-trainer';
+/** The user the trainer runs as when the image does not say (PSS restricted requires non-root). */
+export const TRAINER_UID = 65532;
+const SCRATCH_VOLUME = 'scratch';
+
+export interface JobInput {
+  kind: 'LotaAdaptation' | 'TicketMerge';
+  apiVersion: string;
+  metadata: Required<Pick<ObjectMeta, 'name' | 'namespace' | 'uid'>>;
+  /** The spec as stored (what LOTA_SPEC carries). */
+  spec: unknown;
+  /** The same spec with defaults applied (what the Job is built from). */
+  resolved: ResolvedAdaptationSpec | ResolvedMergeSpec;
+  phase: TrainerPhase;
+  ticketRefs: Record<string, string>;
+  defaultImage: string;
+  /** What is left of spec.activeDeadlineSeconds for this Job. */
+  remainingSeconds?: number;
+}
+
+/** Every pvc:// claim a phase touches, and whether it must be writable (it holds output.uri). */
+export function claimMounts(resolved: ResolvedAdaptationSpec | ResolvedMergeSpec, ticketRefs: Record<string, string>) {
+  const uris = [...collectUris(resolved), ...Object.values(ticketRefs)];
+  const output = parseArtifactUri(resolved.output.uri);
+  const claims = new Map<string, boolean>();
+  for (const uri of uris) {
+    const parsed = parseArtifactUri(uri);
+    if (parsed.scheme !== 'pvc') continue;
+    claims.set(
+      parsed.claim,
+      claims.get(parsed.claim) === true || (output.scheme === 'pvc' && output.claim === parsed.claim),
+    );
+  }
+  return [...claims].sort(([a], [b]) => a.localeCompare(b)).map(([claim, writable]) => ({ claim, writable }));
+}
+
+function collectUris(value: unknown, out: string[] = []): string[] {
+  if (typeof value === 'string') {
+    if (/^[a-z][a-z0-9+.-]*:\/\//.test(value)) out.push(value);
+  } else if (Array.isArray(value)) {
+    for (const v of value) collectUris(v, out);
+  } else if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) collectUris(v, out);
+  }
+  return out;
+}
+
+export function desiredJob(input: JobInput) {
+  const { resolved, phase, metadata } = input;
+  const name = jobName(metadata.name, phase);
+  const labels: Record<string, string> = {
+    [LABELS.managedBy]: MANAGED_BY,
+    [LABELS.name]: 'lota-trainer',
+    [LABELS.ownerKind]: input.kind,
+    [LABELS.ownerUid]: metadata.uid,
+    [LABELS.phase]: phase,
+  };
+  if (resolved.queueName) labels[LABELS.kueueQueue] = resolved.queueName;
+
+  const claims = claimMounts(resolved, input.ticketRefs);
+  const res = resolved.resources;
+  const limits = quantities(res.limits);
+  const requests = quantities(res.requests);
+  if (res.gpus > 0) {
+    limits['nvidia.com/gpu'] = String(res.gpus);
+    requests['nvidia.com/gpu'] = String(res.gpus);
+  }
+  const trainer = resolved.trainer;
+  const contractEnv: { name: string; value?: string; valueFrom?: unknown }[] = [
+    { name: TRAINER_ENV.spec, value: JSON.stringify(input.spec) },
+    { name: TRAINER_ENV.kind, value: input.kind },
+    { name: TRAINER_ENV.name, value: metadata.name },
+    { name: TRAINER_ENV.namespace, value: metadata.namespace },
+    { name: TRAINER_ENV.phase, value: phase },
+    { name: TRAINER_ENV.ticketRefs, value: JSON.stringify(input.ticketRefs) },
+    { name: TRAINER_ENV.pvcRoot, value: TRAINER_DEFAULTS.pvcRoot },
+    { name: TRAINER_ENV.terminationLog, value: TRAINER_DEFAULTS.terminationLog },
+    { name: TRAINER_ENV.progressPort, value: String(TRAINER_DEFAULTS.progressPort) },
+    { name: TRAINER_ENV.podIp, valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+    { name: TRAINER_ENV.scratchDir, value: TRAINER_DEFAULTS.scratchDir },
+    { name: 'TMPDIR', value: '/tmp' },
+  ];
+  if (trainer.backend !== 'auto') contractEnv.push({ name: TRAINER_ENV.backend, value: trainer.backend });
+
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: {
+      name,
+      namespace: metadata.namespace,
+      labels,
+      ownerReferences: [
+        {
+          apiVersion: input.apiVersion,
+          kind: input.kind,
+          name: metadata.name,
+          uid: metadata.uid,
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+      ],
+    },
+    spec: {
+      // Kueue admits a queued Job by unsuspending it; without a queue the Job runs at once.
+      suspend: resolved.queueName !== undefined,
+      backoffLimit: resolved.backoffLimit,
+      ...(input.remainingSeconds !== undefined && {
+        activeDeadlineSeconds: Math.max(1, Math.ceil(input.remainingSeconds)),
+      }),
+      completions: 1,
+      parallelism: 1,
+      podFailurePolicy: {
+        rules: [
+          {
+            action: 'FailJob',
+            onExitCodes: { containerName: CONTAINER_NAME, operator: 'In', values: [...PERMANENT_EXIT_CODES] },
+          },
+          { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },
+        ],
+      },
+      template: {
+        metadata: { labels },
+        spec: {
+          restartPolicy: 'Never',
+          ...(trainer.serviceAccountName && { serviceAccountName: trainer.serviceAccountName }),
+          // The trainer reads files, not the Kubernetes API.
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          securityContext: {
+            runAsNonRoot: true,
+            runAsUser: TRAINER_UID,
+            runAsGroup: TRAINER_UID,
+            fsGroup: TRAINER_UID,
+            seccompProfile: { type: 'RuntimeDefault' },
+          },
+          ...(res.nodeSelector && { nodeSelector: res.nodeSelector }),
+          ...(res.tolerations && { tolerations: res.tolerations }),
+          ...(res.affinity && { affinity: res.affinity }),
+          ...(res.priorityClassName && { priorityClassName: res.priorityClassName }),
+          containers: [
+            {
+              name: CONTAINER_NAME,
+              image: trainer.image ?? input.defaultImage,
+              ...(trainer.imagePullPolicy && { imagePullPolicy: trainer.imagePullPolicy }),
+              command: [TRAINER_COMMAND, phase],
+              env: [...contractEnv, ...(trainer.env ?? [])],
+              ports: [{ name: 'progress', containerPort: TRAINER_DEFAULTS.progressPort, protocol: 'TCP' }],
+              resources: {
+                ...(Object.keys(requests).length > 0 && { requests }),
+                ...(Object.keys(limits).length > 0 && { limits }),
+              },
+              terminationMessagePath: TRAINER_DEFAULTS.terminationLog,
+              terminationMessagePolicy: 'FallbackToLogsOnError',
+              securityContext: {
+                allowPrivilegeEscalation: false,
+                privileged: false,
+                readOnlyRootFilesystem: true,
+                runAsNonRoot: true,
+                capabilities: { drop: ['ALL'] },
+                seccompProfile: { type: 'RuntimeDefault' },
+              },
+              volumeMounts: [
+                { name: SCRATCH_VOLUME, mountPath: TRAINER_DEFAULTS.scratchDir },
+                { name: SCRATCH_VOLUME, mountPath: '/tmp', subPath: 'tmp' },
+                ...claims.map((c, i) => ({
+                  name: `pvc-${i}`,
+                  mountPath: `${TRAINER_DEFAULTS.pvcRoot}/${c.claim}`,
+                  readOnly: !c.writable,
+                })),
+              ],
+            },
+          ],
+          volumes: [
+            { name: SCRATCH_VOLUME, emptyDir: {} },
+            ...claims.map((c, i) => ({
+              name: `pvc-${i}`,
+              persistentVolumeClaim: { claimName: c.claim, readOnly: !c.writable },
+            })),
+          ],
+        },
+      },
+    },
+  };
+}
+
+export type DesiredJob = ReturnType<typeof desiredJob>;
+
+function quantities(map: Record<string, string | number> | undefined): Record<string, string> {
+  return Object.fromEntries(Object.entries(map ?? {}).map(([k, v]) => [k, String(v)]));
+}
