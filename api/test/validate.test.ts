@@ -1,0 +1,79 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { admitAdaptation, admitMerge, admitObject, ValidationError } from '../src/validate.ts';
+import { adaptation, celCases, merge, schemaCases } from './invalid-cases.ts';
+
+const examplesDir = join(import.meta.dirname, '..', '..', 'examples');
+
+function errorsOf(obj: object) {
+  try {
+    admitObject(obj);
+  } catch (err) {
+    if (err instanceof ValidationError) return err.errors;
+    throw err;
+  }
+  throw new Error(`accepted an invalid object: ${JSON.stringify(obj)}`);
+}
+
+describe('clusterless admission (same schema, same CEL rules as the CRDs)', () => {
+  it('admits a minimal adaptation and merge, with the static defaults applied', () => {
+    expect(admitAdaptation(adaptation()).spec).toMatchObject({ method: 'lota', training: { optimizer: 'rmsprop' } });
+    expect(admitMerge(merge()).spec).toMatchObject({ method: 'sum', parameters: { lambda: 1 } });
+  });
+
+  for (const file of readdirSync(examplesDir).filter((f) => /\.ya?ml$/.test(f))) {
+    it(`admits the lota.dev objects of examples/${file}`, () => {
+      const docs = parseAllDocuments(readFileSync(join(examplesDir, file), 'utf8')).map((d) => d.toJS());
+      for (const doc of docs.filter((d) => String(d.apiVersion).startsWith('lota.dev/'))) {
+        expect(() => admitObject(doc)).not.toThrow();
+      }
+    });
+  }
+
+  for (const [kind, cases] of [
+    ['schema', schemaCases],
+    ['CEL', celCases],
+  ] as const) {
+    for (const [name, make, field, message] of cases) {
+      it(`${kind}: refuses ${name} (${field}: …${message}…)`, () => {
+        const errors = errorsOf(make());
+        expect(errors).toContainEqual({ field, message: expect.stringContaining(message) });
+      });
+    }
+  }
+
+  it('refuses unknown fields (a typo must not be silently dropped)', () => {
+    const a = adaptation() as unknown as { spec: Record<string, unknown> };
+    a.spec.trainig = { epochs: 1 };
+    expect(errorsOf(a)).toContainEqual({ field: 'spec.trainig', message: 'unknown field "spec.trainig"' });
+  });
+
+  it('refuses other kinds and API versions', () => {
+    expect(errorsOf({ ...adaptation(), apiVersion: 'lota.dev/v1' })[0]?.field).toBe('apiVersion/kind');
+  });
+
+  it('lists every problem at once, each with its field', () => {
+    const a = adaptation();
+    a.spec.lota = { sparsity: 2, calibration: { steps: 0 } };
+    a.spec.method = 'lora' as never;
+    const fields = errorsOf(a).map((e) => e.field);
+    expect(fields).toEqual(expect.arrayContaining(['spec.lota.sparsity', 'spec.lota.calibration.steps']));
+  });
+
+  it('applies the immutability transition rule given the stored object', () => {
+    const old = admitAdaptation(adaptation());
+    old.status = { phase: 'Training', attempts: { calibrate: 1, train: 1 } };
+    const changed = structuredClone(old);
+    changed.spec.training = { ...changed.spec.training, learningRate: 1 };
+    expect(() => admitAdaptation(changed, old)).toThrow(
+      /spec is immutable once the LotaAdaptation has started a phase/,
+    );
+    const suspended = structuredClone(old);
+    suspended.spec.suspend = true;
+    expect(() => admitAdaptation(suspended, old)).not.toThrow();
+    const notStarted = { ...structuredClone(old), status: { phase: 'Pending' as const } };
+    expect(() => admitAdaptation(changed, notStarted)).not.toThrow();
+  });
+});
