@@ -3,3 +3,4 @@ export * from './targets.ts';
 export * from './trainer-contract.ts';
 export * from './types.ts';
 export * from './uri.ts';
+export * from './validate.ts';
