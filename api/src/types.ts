@@ -40,7 +40,7 @@ export type TrainingSpec = Static<typeof A.Training>;
 export type AdaptationProgress = NonNullable<LotaAdaptationStatus['progress']>;
 export type MaskStatus = Static<typeof A.MaskStatus>;
 export type TicketStatus = Static<typeof A.TicketStatus>;
-export type AdaptationResults = Static<typeof A.Results>;
+export type AdaptationResults = Static<typeof C.Results>;
 
 export interface LotaAdaptation {
   apiVersion: 'lota.dev/v1alpha1';

@@ -1,7 +1,6 @@
 // LotaAdaptation (lota.dev/v1alpha1): adapt a base model to one task with LoTA, or with the FFT/LoRA baselines.
 import { Type } from '@sinclair/typebox';
 import { DEFAULT_TARGETS, TARGET_PATTERN } from '../targets.ts';
-import { TRAINER_PHASES } from '../trainer-contract.ts';
 import {
   ArtifactSummary,
   ArtifactUri,
@@ -11,8 +10,9 @@ import {
   MaxShardSize,
   Message,
   ModelRef,
-  NonNegative,
   ObservedGeneration,
+  Progress,
+  Results,
   RunFields,
   Timestamp,
 } from './common.ts';
@@ -28,7 +28,6 @@ import {
   ObjectName,
   Str,
   StringEnum,
-  StringMap,
 } from './k8s.ts';
 import { specImmutableOnceStarted } from './rules.ts';
 
@@ -282,20 +281,6 @@ export const LotaAdaptationSpec = Obj(
 
 export const ADAPTATION_PHASES = ['Pending', 'Calibrating', 'Training', 'Succeeded', 'Failed', 'Suspended'] as const;
 
-const Progress = Obj(
-  {
-    phase: StringEnum(TRAINER_PHASES, { description: 'The trainer phase that reports.' }),
-    step: Int({ description: 'Steps done in this phase.', minimum: 0 }),
-    totalSteps: Int({ description: 'Steps this phase will take.', minimum: 0 }),
-    percent: Num({ description: 'step / totalSteps in percent.', minimum: 0, maximum: 100 }),
-    loss: Type.Optional(Num({ description: 'Latest training loss.' })),
-    tokensPerSecond: Type.Optional(NonNegative('Recent throughput.')),
-    etaSeconds: Type.Optional(NonNegative('Estimated seconds until the phase ends.')),
-    updateTime: Timestamp('When the operator last read it.'),
-  },
-  { description: "The running phase's progress, as its trainer reports it." },
-);
-
 export const MaskStatus = Obj(
   {
     trainable: Int({ description: 'Trainable entries (ties at the threshold included).', minimum: 0 }),
@@ -314,18 +299,6 @@ export const TicketStatus = Obj(
     sha256: Str({ description: 'SHA-256 of the file.', maxLength: 64 }),
   },
   { description: 'The sparse task vector θ_LoTA − θ_base.' },
-);
-
-export const Results = Obj(
-  {
-    trainLoss: Type.Optional(Num({ description: 'Mean loss of the last training steps.' })),
-    evalLoss: Type.Optional(Num({ description: 'Mean loss on dataset.evalUri.' })),
-    metrics: Type.Optional(
-      StringMap(Num(), { description: 'Task metrics by name, e.g. exactMatch, perplexity.', maxProperties: 32 }),
-    ),
-    skippedLines: Type.Optional(Int({ description: 'Lines skipped under invalidLines: skip.', minimum: 0 })),
-  },
-  { description: 'Outcome measures.' },
 );
 
 export const LotaAdaptationStatus = Obj(

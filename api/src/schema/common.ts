@@ -1,6 +1,7 @@
 // Schema pieces both kinds share: artifact URIs, conditions, scheduling, the trainer container.
 
 import { Type } from '@sinclair/typebox';
+import { TRAINER_PHASES } from '../trainer-contract.ts';
 import { ARTIFACT_URI_PATTERN, MAX_URI_LENGTH } from '../uri.ts';
 import {
   Bool,
@@ -319,3 +320,29 @@ export const ObservedGeneration = () =>
 export const Density = (description: string) => Num({ description, minimum: 0, maximum: 1 });
 
 export const NonNegative = (description: string) => Num({ description, minimum: 0 });
+
+export const Progress = Obj(
+  {
+    phase: StringEnum(TRAINER_PHASES, { description: 'The trainer phase that reports.' }),
+    step: Int({ description: 'Steps done in this phase.', minimum: 0 }),
+    totalSteps: Int({ description: 'Steps this phase will take.', minimum: 0 }),
+    percent: Num({ description: 'step / totalSteps in percent.', minimum: 0, maximum: 100 }),
+    loss: Type.Optional(Num({ description: 'Latest training loss.' })),
+    tokensPerSecond: Type.Optional(NonNegative('Recent throughput.')),
+    etaSeconds: Type.Optional(NonNegative('Estimated seconds until the phase ends.')),
+    updateTime: Timestamp('When the operator last read it.'),
+  },
+  { description: "The running phase's progress, as its trainer reports it." },
+);
+
+export const Results = Obj(
+  {
+    trainLoss: Type.Optional(Num({ description: 'Mean loss of the last training steps.' })),
+    evalLoss: Type.Optional(Num({ description: 'Mean loss on dataset.evalUri.' })),
+    metrics: Type.Optional(
+      StringMap(Num(), { description: 'Task metrics by name, e.g. exactMatch, perplexity.', maxProperties: 32 }),
+    ),
+    skippedLines: Type.Optional(Int({ description: 'Lines skipped under invalidLines: skip.', minimum: 0 })),
+  },
+  { description: 'Outcome measures.' },
+);

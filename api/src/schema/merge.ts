@@ -10,6 +10,8 @@ import {
   Message,
   ModelRef,
   ObservedGeneration,
+  Progress,
+  Results,
   RunFields,
   Timestamp,
 } from './common.ts';
@@ -210,7 +212,9 @@ export const TicketMergeStatus = Obj(
         'x-kubernetes-list-type': 'atomic',
       }),
     ),
+    progress: Type.Optional(Progress),
     interference: Type.Optional(Interference),
+    results: Type.Optional(Results),
     output: Type.Optional({ ...ArtifactSummary, description: 'The merged model directory or ticket.' }),
     message: Message(),
   },
