@@ -1,6 +1,6 @@
 // The one error type for artifacts that cannot be read as what they claim to be (models, tickets, masks).
 // Retrying cannot help, so the CLI maps it to the permanent exit code EXIT.invalidInput (11) and `reason`.
-import { EXIT, type TrainerReason } from '@lota/api';
+import { EXIT, type TrainerReason } from '@lota/api/trainer-contract';
 
 export type ArtifactReason = Extract<TrainerReason, 'InvalidModel' | 'InvalidTicket' | 'BaseModelMismatch'>;
 

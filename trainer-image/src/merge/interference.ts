@@ -1,7 +1,7 @@
 // How much the inputs of a merge collide, per tensor and in total: entries claimed by two or more inputs, the
 // pairwise Jaccard overlap of their claimed entries, sign conflicts among the overlaps, and how much of each
 // input's L1 mass reaches the merged task vector. LoTA's claim is that its tickets collide little.
-import type { InterferenceSummary } from '@lota/api';
+import type { InterferenceSummary } from '@lota/api/trainer-contract';
 import { countSet, forEachSet, overlapCount, type PackedMask } from '../lota/mask.ts';
 
 export interface TensorInterference {

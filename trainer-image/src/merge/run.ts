@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { InterferenceSummary } from '@lota/api';
+import type { InterferenceSummary } from '@lota/api/trainer-contract';
 import { Checkpoint, CheckpointWriter, type OutputDtype } from '../io/checkpoint.ts';
 import { isFloatDtype } from '../io/dtype.ts';
 import { baseOutputDtype } from '../lota/apply.ts';
