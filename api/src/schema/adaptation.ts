@@ -16,19 +16,7 @@ import {
   RunFields,
   Timestamp,
 } from './common.ts';
-import {
-  CodeDefaulted,
-  Defaulted,
-  Int,
-  Int32,
-  List,
-  Metadata,
-  Num,
-  Obj,
-  ObjectName,
-  Str,
-  StringEnum,
-} from './k8s.ts';
+import { CodeDefaulted, Defaulted, Int, Int32, List, Metadata, Num, Obj, ObjectName, Str, StringEnum } from './k8s.ts';
 import { specImmutableOnceStarted } from './rules.ts';
 
 export const DATASET_FORMATS = ['messages', 'prompt-completion', 'text'] as const;
