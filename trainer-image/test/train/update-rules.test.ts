@@ -1,0 +1,81 @@
+// Each update rule takes the same steps as its torch.optim counterpart, on tensors of any shape.
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { selectBackend } from '../../src/backend/select.ts';
+import { mulberry32 } from '../../src/data/random.ts';
+import { adam, adamw, rmsprop, sgd, type UpdateRule } from '../../src/train/update-rules.ts';
+import { python } from '../helpers/python.ts';
+
+const SCRIPT = fileURLToPath(new URL('../python/optim_reference.py', import.meta.url));
+
+const cases: [string, string, Record<string, unknown>, UpdateRule][] = [
+  ['adam', 'adam', { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 }, adam()],
+  [
+    'adam with L2',
+    'adam',
+    { beta1: 0.8, beta2: 0.99, eps: 1e-6, weightDecay: 0.1 },
+    adam({ beta1: 0.8, beta2: 0.99, eps: 1e-6, weightDecay: 0.1 }),
+  ],
+  ['adamw', 'adamw', { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 }, adamw()],
+  ['rmsprop (LoTA)', 'rmsprop', { alpha: 0.99, eps: 1e-8, momentum: 0, weightDecay: 0, centered: false }, rmsprop()],
+  [
+    'rmsprop centered with momentum',
+    'rmsprop',
+    { alpha: 0.9, eps: 1e-3, momentum: 0.5, weightDecay: 0.01, centered: true },
+    rmsprop({ alpha: 0.9, eps: 1e-3, momentum: 0.5, weightDecay: 0.01, centered: true }),
+  ],
+  ['sgd', 'sgd', { momentum: 0, nesterov: false, weightDecay: 0 }, sgd()],
+  [
+    'sgd nesterov',
+    'sgd',
+    { momentum: 0.9, nesterov: true, weightDecay: 0.05 },
+    sgd({ momentum: 0.9, nesterov: true, weightDecay: 0.05 }),
+  ],
+];
+
+const STEPS = 4;
+const N = 12;
+const LR = 0.05;
+
+/** Start value and gradients of a case, from a seeded generator. */
+function inputsOf(index: number): { value: number[]; grads: number[][] } {
+  const random = mulberry32(index + 1);
+  const value = Array.from({ length: N }, () => random() * 2 - 1);
+  const grads = Array.from({ length: STEPS }, () => Array.from({ length: N }, () => (random() * 2 - 1) * 0.3));
+  return { value, grads };
+}
+
+let expected: number[][][];
+beforeAll(async () => {
+  await selectBackend('cpu', () => {});
+  const work = await mkdtemp(join(tmpdir(), 'lota-optim-'));
+  const file = join(work, 'cases.json');
+  const all = cases.map(([, optimizer, options], i) => ({ optimizer, options, lr: LR, ...inputsOf(i) }));
+  await writeFile(file, JSON.stringify(all));
+  expected = await python<number[][][]>(SCRIPT, [file]);
+}, 120_000);
+
+describe.each(cases.map((c, i) => [...c, i] as const))(
+  '%s matches torch.optim',
+  (_label, _optimizer, _options, rule, index) => {
+    it('over four steps on a 2-D tensor, and identically on its flattened 1-D view', () => {
+      const { value, grads } = inputsOf(index);
+      for (const shape of [[3, 4], [N]]) {
+        let p = tf.tensor(value, shape);
+        let state = rule.stateSlots.map(() => tf.zeros(shape));
+        for (const [step, g] of grads.entries()) {
+          const out = rule.update(p, tf.tensor(g, shape), state, step + 1, LR);
+          p = out.value;
+          state = out.state;
+          const got = [...p.dataSync()];
+          const want = expected[index]?.[step] as number[];
+          expect(Math.max(...got.map((x, i) => Math.abs(x - (want[i] as number))))).toBeLessThan(2e-6);
+        }
+      }
+    });
+  },
+);
