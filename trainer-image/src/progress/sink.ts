@@ -5,7 +5,8 @@ import type { Progress, TrainerPhase } from '@lota/api';
 export interface StepReport {
   step: number;
   totalSteps: number;
-  loss: number;
+  /** Absent for phases without a loss (merge). */
+  loss?: number;
   tokens: number;
 }
 
@@ -49,7 +50,7 @@ export class ProgressTracker {
       step: report.step,
       totalSteps: report.totalSteps,
       percent: report.totalSteps === 0 ? 100 : Math.min(100, (100 * report.step) / report.totalSteps),
-      loss: report.loss,
+      ...(report.loss !== undefined && Number.isFinite(report.loss) ? { loss: report.loss } : {}),
       ...(seconds > 0 && tokens > 0 ? { tokensPerSecond: tokens / seconds } : {}),
       ...(report.step > 0 ? { etaSeconds: (elapsed / report.step) * remaining } : {}),
     };
