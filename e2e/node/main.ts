@@ -15,6 +15,10 @@ try {
   console.error(`cannot read node config ${file}: ${(err as Error).message}`);
   process.exit(2);
 }
+// A failed API call in a background loop is logged by the loop; anything that still escapes must not end the node.
+process.on('unhandledRejection', (err) => {
+  console.log(JSON.stringify({ time: new Date().toISOString(), msg: 'unhandled rejection', error: String(err) }));
+});
 const node = await startLocalNode(options);
 let stopping = false;
 const shutdown = async (sig: string) => {

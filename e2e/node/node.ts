@@ -221,27 +221,28 @@ export async function startLocalNode(opts: LocalNodeOptions): Promise<LocalNode>
   };
   const watching = listAndWatch();
 
-  const renewLease = async () => {
-    const lease: V1Lease = {
-      metadata: { name, namespace: 'kube-node-lease' },
-      spec: { holderIdentity: name, leaseDurationSeconds: LEASE_SECONDS, renewTime: new Date() as never },
-    };
-    const existing = await readOrUndefined(() =>
-      coordination.readNamespacedLease({ namespace: 'kube-node-lease', name }),
-    );
-    if (existing) {
-      existing.spec = lease.spec;
-      await coordination.replaceNamespacedLease({ namespace: 'kube-node-lease', name, body: existing });
-    } else {
-      await coordination.createNamespacedLease({ namespace: 'kube-node-lease', body: lease });
-    }
-  };
-  const heartbeat = async () => {
-    const node = await core.readNode({ name });
-    const now = new Date();
-    node.status = { ...node.status, conditions: conditions(now, node.status?.conditions) };
-    await core.replaceNodeStatus({ name, body: node });
-  };
+  const renewLease = () =>
+    retryOnConflict(async () => {
+      const lease: V1Lease = {
+        metadata: { name, namespace: 'kube-node-lease' },
+        spec: { holderIdentity: name, leaseDurationSeconds: LEASE_SECONDS, renewTime: microTime(new Date()) },
+      };
+      const existing = await readOrUndefined(() =>
+        coordination.readNamespacedLease({ namespace: 'kube-node-lease', name }),
+      );
+      if (existing) {
+        existing.spec = lease.spec;
+        await coordination.replaceNamespacedLease({ namespace: 'kube-node-lease', name, body: existing });
+      } else {
+        await coordination.createNamespacedLease({ namespace: 'kube-node-lease', body: lease });
+      }
+    });
+  const heartbeat = () =>
+    retryOnConflict(async () => {
+      const node = await core.readNode({ name });
+      node.status = { ...node.status, conditions: conditions(new Date(), node.status?.conditions) };
+      await core.replaceNodeStatus({ name, body: node });
+    });
   await renewLease();
   const leaseTimer = setInterval(
     () => renewLease().catch((e) => log('lease renewal failed', { error: String(e) })),
@@ -265,6 +266,11 @@ export async function startLocalNode(opts: LocalNodeOptions): Promise<LocalNode>
       await watching;
     },
   };
+}
+
+/** A MicroTime (RFC 3339 with exactly six fractional digits): the API server refuses a Date's three. */
+function microTime(d: Date): Date {
+  return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z') as unknown as Date;
 }
 
 async function readOrUndefined<T>(read: () => Promise<T>): Promise<T | undefined> {
@@ -332,8 +338,23 @@ async function register(
       ...labels,
     },
   };
-  let node = await readOrUndefined(() => core.readNode({ name }));
-  if (!node) node = await core.createNode({ body: { metadata, spec: {}, status } });
-  node.status = status;
-  await core.replaceNodeStatus({ name, body: node });
+  if (!(await readOrUndefined(() => core.readNode({ name })))) {
+    await core.createNode({ body: { metadata, spec: {}, status } });
+  }
+  await retryOnConflict(async () => {
+    const node = await core.readNode({ name });
+    node.status = status;
+    await core.replaceNodeStatus({ name, body: node });
+  });
+}
+
+/** Read-modify-write with the API server's optimistic concurrency: redo `update` on 409 Conflict. */
+async function retryOnConflict(update: () => Promise<void>, attempts = 10): Promise<void> {
+  for (let i = 1; ; i++) {
+    try {
+      return await update();
+    } catch (err) {
+      if (!(err instanceof ApiException) || err.code !== 409 || i >= attempts) throw err;
+    }
+  }
 }
