@@ -8,6 +8,7 @@ import { parseAllDocuments } from 'yaml';
 import { cluster, createNamespace } from '../../e2e/harness/cluster.ts';
 import { KubectlError } from '../../e2e/harness/kubectl.ts';
 import { KINDS } from '../src/crds.ts';
+import { adaptationPlan, type MachineStatus, nextState, type Observations } from '../src/phase-machine.ts';
 import { applyDefaults } from '../src/schema/defaulting.ts';
 import type { LotaAdaptation } from '../src/types.ts';
 import { adaptation, celCases, merge, schemaCases } from './invalid-cases.ts';
@@ -182,5 +183,99 @@ describe('spec immutability (transition rule on the stored object)', () => {
     const table = await kubectl(['get', 'la', '-n', ns, name]);
     expect(table).toMatch(/NAME\s+METHOD\s+PHASE\s+PROGRESS\s+DENSITY\s+AGE/);
     expect(table).toMatch(/columns\s+lota\s+Training\s+25\s+0.1\s+/);
+  });
+
+  it('accepts the statuses the phase machine writes, and kubectl wait sees Succeeded', async () => {
+    const name = 'machine';
+    const obj = adaptation(name);
+    const created = JSON.parse(
+      await kubectl(['create', '-n', ns, '-o', 'json', '-f', '-'], { input: JSON.stringify(obj) }),
+    ) as LotaAdaptation;
+    const plan = adaptationPlan({ name, generation: created.metadata.generation ?? 1 }, created.spec);
+    const write = (status: MachineStatus) =>
+      kubectl([
+        'patch',
+        'la',
+        name,
+        '-n',
+        ns,
+        '--subresource=status',
+        '--type=json',
+        '-p',
+        JSON.stringify([{ op: 'add', path: '/status', value: status }]),
+      ]);
+    const observe = (phases: Observations['phases'], seconds: number): Observations => ({
+      phases,
+      dependencies: {},
+      now: new Date(Date.UTC(2026, 0, 1, 0, 0, seconds)),
+    });
+    const out = 'pvc://models/runs/a';
+    const running = nextState(
+      plan,
+      undefined,
+      observe(
+        {
+          calibrate: {
+            state: 'Running',
+            progress: {
+              phase: 'calibrate',
+              step: 5,
+              totalSteps: 20,
+              percent: 25,
+              loss: 2.5,
+              tokensPerSecond: 900,
+              etaSeconds: 30,
+            },
+          },
+        },
+        1,
+      ),
+    );
+    await write(running.status);
+    const done = nextState(
+      plan,
+      running.status,
+      observe(
+        {
+          calibrate: {
+            state: 'Succeeded',
+            termination: {
+              version: 1,
+              phase: 'calibrate',
+              outcome: 'Succeeded',
+              reason: 'Completed',
+              message: 'calibrated 20 steps',
+              mask: { trainable: 100, total: 1000, density: 0.1, uri: `${out}/mask.safetensors` },
+            },
+          },
+          train: {
+            state: 'Succeeded',
+            termination: {
+              version: 1,
+              phase: 'train',
+              outcome: 'Succeeded',
+              reason: 'Completed',
+              message: 'trained 60 steps',
+              results: { trainLoss: 0.4, evalLoss: 0.5, metrics: { exactMatch: 0.9 } },
+              ticket: { uri: `${out}/ticket.safetensors`, bytes: 4096, density: 0.1, sha256: 'a'.repeat(64) },
+            },
+          },
+        },
+        90,
+      ),
+    );
+    expect(done.status.phase).toBe('Succeeded');
+    await write(done.status);
+    await kubectl(['wait', 'la', name, '-n', ns, '--for=condition=Succeeded', '--timeout=30s']);
+    await kubectl(['wait', 'la', name, '-n', ns, '--for=condition=Ready', '--timeout=30s']);
+    const stored = JSON.parse(await kubectl(['get', 'la', name, '-n', ns, '-o', 'json'])) as LotaAdaptation;
+    expect(stored.status).toEqual(done.status);
+  });
+
+  it('explains every field through kubectl explain (the CRD publishes its descriptions)', async () => {
+    const text = await kubectl(['explain', 'lotaadaptation.spec.lota']);
+    expect(text).toContain('Lottery Ticket Adaptation');
+    expect(text).toMatch(/sparsity\s+<number>/);
+    expect(text).toContain('excludeTicketsOf');
   });
 });
