@@ -1,0 +1,92 @@
+// Configuration from flags, falling back to environment variables, falling back to defaults.
+
+import { parseArgs } from 'node:util';
+
+export interface OperatorConfig {
+  /** Namespaces to watch; empty = all namespaces. */
+  namespaces: string[];
+  trainerImage: string;
+  metricsPort: number;
+  healthPort: number;
+  leaderElect: boolean;
+  leaseNamespace: string;
+  leaseName: string;
+  identity: string;
+  workers: number;
+  kubeconfig?: string;
+  logLevel: string;
+  progressIntervalSeconds: number;
+}
+
+export const USAGE = `lota-operator: reconciles LotaAdaptation and TicketMerge (lota.dev/v1alpha1) into trainer Jobs.
+
+  --namespaces <a,b>            namespaces to watch (env LOTA_WATCH_NAMESPACES; empty = all)
+  --trainer-image <ref>         default trainer image (env LOTA_TRAINER_IMAGE)
+  --metrics-port <n>            /metrics port (env LOTA_METRICS_PORT, default 8080; 0 disables)
+  --health-port <n>             /healthz and /readyz port (env LOTA_HEALTH_PORT, default 8081; 0 disables)
+  --leader-elect[=false]        elect a leader on a Lease (env LOTA_LEADER_ELECT, default true)
+  --lease-namespace <ns>        namespace of the Lease (env POD_NAMESPACE, default lota-system)
+  --lease-name <name>           name of the Lease (default lota-operator)
+  --workers <n>                 concurrent reconciles per kind (env LOTA_WORKERS, default 2)
+  --kubeconfig <path>           kubeconfig (env KUBECONFIG; default: in-cluster, then ~/.kube/config)
+  --log-level <level>           pino level (env LOTA_LOG_LEVEL, default info)
+  --progress-interval <s>       seconds between reads of a trainer's /progress (default 10)`;
+
+function int(name: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0)
+    throw new Error(`--${name}: expected a non-negative integer, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+function bool(name: string, value: string): boolean {
+  if (['true', '1', 'yes', ''].includes(value)) return true;
+  if (['false', '0', 'no'].includes(value)) return false;
+  throw new Error(`--${name}: expected true or false, got ${JSON.stringify(value)}`);
+}
+
+export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConfig {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      namespaces: { type: 'string' },
+      'trainer-image': { type: 'string' },
+      'metrics-port': { type: 'string' },
+      'health-port': { type: 'string' },
+      'leader-elect': { type: 'string' },
+      'lease-namespace': { type: 'string' },
+      'lease-name': { type: 'string' },
+      workers: { type: 'string' },
+      kubeconfig: { type: 'string' },
+      'log-level': { type: 'string' },
+      'progress-interval': { type: 'string' },
+      identity: { type: 'string' },
+      help: { type: 'boolean' },
+    },
+  });
+  if (values.help) throw new Error(USAGE);
+  const trainerImage = values['trainer-image'] ?? env.LOTA_TRAINER_IMAGE;
+  if (!trainerImage) throw new Error('--trainer-image (or LOTA_TRAINER_IMAGE) is required: the image trainer Jobs run');
+  const namespaces = (values.namespaces ?? env.LOTA_WATCH_NAMESPACES ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  const workers = int('workers', values.workers ?? env.LOTA_WORKERS ?? '2');
+  if (workers < 1) throw new Error('--workers: must be at least 1');
+  return {
+    namespaces,
+    trainerImage,
+    metricsPort: int('metrics-port', values['metrics-port'] ?? env.LOTA_METRICS_PORT ?? '8080'),
+    healthPort: int('health-port', values['health-port'] ?? env.LOTA_HEALTH_PORT ?? '8081'),
+    leaderElect: bool('leader-elect', values['leader-elect'] ?? env.LOTA_LEADER_ELECT ?? 'true'),
+    leaseNamespace: values['lease-namespace'] ?? env.POD_NAMESPACE ?? 'lota-system',
+    leaseName: values['lease-name'] ?? 'lota-operator',
+    identity:
+      values.identity ?? `${env.POD_NAME ?? env.HOSTNAME ?? 'lota-operator'}_${crypto.randomUUID().slice(0, 8)}`,
+    workers,
+    ...((values.kubeconfig ?? env.KUBECONFIG) && { kubeconfig: values.kubeconfig ?? env.KUBECONFIG }),
+    logLevel: values['log-level'] ?? env.LOTA_LOG_LEVEL ?? 'info',
+    progressIntervalSeconds: int('progress-interval', values['progress-interval'] ?? '10'),
+  };
+}

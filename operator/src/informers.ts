@@ -1,0 +1,120 @@
+// One reflector per watched kind and namespace (or one cluster-wide per kind), reading from the API server, and a
+// single view over their caches for the reconcilers.
+
+import type { Logger } from 'pino';
+import type { KubeClient } from './kube/client.ts';
+import {
+  collectionPath,
+  JOB,
+  type KubeObject,
+  LOTA_ADAPTATION,
+  POD,
+  type ResourceType,
+  TICKET_MERGE,
+} from './kube/resources.ts';
+import { MANAGED_SELECTOR } from './reconcile/names.ts';
+import { type ListWatchSource, Reflector, type WatchEvent } from './watch/reflector.ts';
+import type { StoreChange } from './watch/store.ts';
+
+export type WatchedKind = 'LotaAdaptation' | 'TicketMerge' | 'Job' | 'Pod';
+
+const WATCHED: Record<WatchedKind, { rt: ResourceType; labelSelector?: string }> = {
+  LotaAdaptation: { rt: LOTA_ADAPTATION },
+  TicketMerge: { rt: TICKET_MERGE },
+  // Only the children this operator made.
+  Job: { rt: JOB, labelSelector: MANAGED_SELECTOR },
+  Pod: { rt: POD, labelSelector: MANAGED_SELECTOR },
+};
+
+/** A ListWatchSource over the API server: paged lists, and watches with bookmarks and a server-side timeout. */
+export function apiSource<T extends KubeObject>(
+  client: KubeClient,
+  rt: ResourceType,
+  namespace: string | undefined,
+  labelSelector?: string,
+): ListWatchSource<T> {
+  const path = collectionPath(rt, namespace);
+  return {
+    list: () => client.list<T>(path, { labelSelector }),
+    watch: (resourceVersion, onEvent, signal) =>
+      client.watch(
+        path,
+        {
+          resourceVersion,
+          allowWatchBookmarks: true,
+          // Like client-go: end each watch after 5–10 minutes so that load spreads over API servers.
+          timeoutSeconds: 300 + Math.floor(Math.random() * 300),
+          labelSelector,
+        },
+        (e) => onEvent(e as WatchEvent<T>),
+        signal,
+      ),
+  };
+}
+
+export interface InformerOptions {
+  client: KubeClient;
+  /** Namespaces to watch; empty = all. */
+  namespaces: string[];
+  log: Logger;
+  onChange: (kind: WatchedKind, change: StoreChange<KubeObject>) => void;
+  onRecovery?: (kind: WatchedKind, cause: 'gone' | 'watchdog' | 'error') => void;
+}
+
+export class Informers {
+  private readonly reflectors = new Map<WatchedKind, Reflector<KubeObject>[]>();
+
+  constructor(opts: InformerOptions) {
+    const scopes = opts.namespaces.length > 0 ? opts.namespaces : [undefined];
+    for (const kind of Object.keys(WATCHED) as WatchedKind[]) {
+      const { rt, labelSelector } = WATCHED[kind];
+      this.reflectors.set(
+        kind,
+        scopes.map((ns) => {
+          const name = `${rt.plural}${ns ? `@${ns}` : ''}`;
+          const reflector: Reflector<KubeObject> = new Reflector(
+            name,
+            apiSource(opts.client, rt, ns, labelSelector),
+            (change) => opts.onChange(kind, change),
+            {
+              onError: (err, stage) => {
+                opts.log.warn({ err, reflector: name, stage }, 'watch interrupted; retrying');
+                opts.onRecovery?.(kind, 'error');
+              },
+            },
+          );
+          return reflector;
+        }),
+      );
+    }
+  }
+
+  start(): void {
+    for (const list of this.reflectors.values()) for (const r of list) r.start();
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.reflectors.values()].flat().map((r) => r.stop()));
+  }
+
+  hasSynced(): boolean {
+    return [...this.reflectors.values()].flat().every((r) => r.hasSynced());
+  }
+
+  get<T extends KubeObject>(kind: WatchedKind, key: string): T | undefined {
+    for (const r of this.reflectors.get(kind) ?? []) {
+      const obj = r.store.get(key);
+      if (obj) return obj as T;
+    }
+    return undefined;
+  }
+
+  list<T extends KubeObject>(kind: WatchedKind, namespace?: string): T[] {
+    const all = (this.reflectors.get(kind) ?? []).flatMap((r) => r.store.list());
+    return (namespace === undefined ? all : all.filter((o) => o.metadata.namespace === namespace)) as T[];
+  }
+
+  stats(): Record<string, Reflector<KubeObject>['stats']> {
+    return Object.fromEntries([...this.reflectors.values()].flat().map((r) => [r.name, r.stats]));
+  }
+}

@@ -1,0 +1,81 @@
+// Polls the progress endpoint of running trainers (GET http://<podIP>:<port>/progress, docs/trainer-contract.md) at
+// a bounded rate: each pod at most once per interval, at most `maxInFlight` requests at a time, each with a
+// timeout. Reconciles read the latest answer from here and never wait on the network.
+
+import type { Progress } from '@lota/api/trainer-contract';
+
+export interface ProgressPollerOptions {
+  intervalMs?: number;
+  maxInFlight?: number;
+  timeoutMs?: number;
+  port?: number;
+  /** Called when a new reading arrives, with the key the caller gave (to requeue the owner). */
+  onUpdate?: (key: string) => void;
+  onOutcome?: (outcome: 'ok' | 'error') => void;
+  fetch?: typeof fetch;
+}
+
+interface Entry {
+  progress?: Progress;
+  fetchedAt: number;
+  inFlight: boolean;
+}
+
+export class ProgressPoller {
+  private readonly entries = new Map<string, Entry>();
+  private inFlight = 0;
+  private readonly opts: Required<Omit<ProgressPollerOptions, 'onUpdate' | 'onOutcome'>> &
+    Pick<ProgressPollerOptions, 'onUpdate' | 'onOutcome'>;
+
+  constructor(opts: ProgressPollerOptions = {}) {
+    this.opts = {
+      intervalMs: opts.intervalMs ?? 10_000,
+      maxInFlight: opts.maxInFlight ?? 4,
+      timeoutMs: opts.timeoutMs ?? 2_000,
+      port: opts.port ?? 8080,
+      fetch: opts.fetch ?? fetch,
+      onUpdate: opts.onUpdate,
+      onOutcome: opts.onOutcome,
+    };
+  }
+
+  /** The latest reading of the pod `podUid` at `podIp`; starts a new read if the last one is older than the interval. */
+  latest(podUid: string, podIp: string | undefined, key: string): Progress | undefined {
+    let entry = this.entries.get(podUid);
+    if (!entry) {
+      entry = { fetchedAt: Number.NEGATIVE_INFINITY, inFlight: false };
+      this.entries.set(podUid, entry);
+    }
+    const due = performance.now() - entry.fetchedAt >= this.opts.intervalMs;
+    if (podIp && due && !entry.inFlight && this.inFlight < this.opts.maxInFlight) void this.poll(entry, podIp, key);
+    return entry.progress;
+  }
+
+  forget(podUid: string): void {
+    this.entries.delete(podUid);
+  }
+
+  private async poll(entry: Entry, podIp: string, key: string): Promise<void> {
+    entry.inFlight = true;
+    this.inFlight++;
+    try {
+      const host = podIp.includes(':') ? `[${podIp}]` : podIp;
+      const res = await this.opts.fetch(`http://${host}:${this.opts.port}/progress`, {
+        signal: AbortSignal.timeout(this.opts.timeoutMs),
+      });
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      const body = (await res.json()) as Progress;
+      if (typeof body.step !== 'number' || typeof body.totalSteps !== 'number')
+        throw new Error('not a progress object');
+      entry.progress = body;
+      this.opts.onOutcome?.('ok');
+      this.opts.onUpdate?.(key);
+    } catch {
+      this.opts.onOutcome?.('error');
+    } finally {
+      entry.fetchedAt = performance.now();
+      entry.inFlight = false;
+      this.inFlight--;
+    }
+  }
+}
