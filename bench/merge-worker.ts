@@ -1,0 +1,18 @@
+// One merge in its own process, so its peak RSS is its own: reads a MergeSpec (JSON) and prints time and memory.
+//   node bench/merge-worker.ts SPEC_JSON
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { type MergeSpec, runMerge } from '../trainer-image/src/merge/run.ts';
+
+const spec = JSON.parse(readFileSync(process.argv[2] as string, 'utf8')) as MergeSpec;
+const start = performance.now();
+const result = await runMerge(spec);
+const seconds = (performance.now() - start) / 1000;
+console.log(
+  JSON.stringify({
+    seconds: [seconds],
+    maxRssBytes: process.resourceUsage().maxRSS * 1024,
+    largestTensor: result.largestTensor,
+    summary: result.summary,
+  }),
+);

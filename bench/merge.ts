@@ -1,0 +1,230 @@
+// Merge benchmark: 3 LoTA tickets (density 0.1 over the projection weights) merged into a seeded Llama-shaped base of
+// ~110M parameters, by our streaming merge and by MergeKit (PyPI mergekit, CPU, float32) on the same inputs, in one
+// run. MergeKit cannot read tickets, so it gets the dense models base + ticket_i; ours is timed on the tickets and on
+// those same dense models. Each merge runs in its own process; printed: wall time of the merge, the whole process
+// (imports included), peak RSS, and the ratios ours / MergeKit. Not a test.
+//   node bench/merge.ts [layers=12] [methods=sum,ties]
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { tool } from '../scripts/toolchain.ts';
+import { Checkpoint, CheckpointWriter } from '../trainer-image/src/io/checkpoint.ts';
+import { fingerprintCheckpoint } from '../trainer-image/src/lota/fingerprint.ts';
+import { maskWhere } from '../trainer-image/src/lota/mask.ts';
+import { seededRandom } from '../trainer-image/src/lota/random.ts';
+import { type TicketTensor, writeTicket } from '../trainer-image/src/lota/ticket.ts';
+import type { MergeSpec } from '../trainer-image/src/merge/run.ts';
+
+const layers = Number(process.argv[2] ?? 12);
+const methods = (process.argv[3] ?? 'sum,ties').split(',');
+const hidden = 768;
+const intermediate = 2048;
+const vocab = 32000;
+const config = {
+  architectures: ['LlamaForCausalLM'],
+  model_type: 'llama',
+  vocab_size: vocab,
+  hidden_size: hidden,
+  intermediate_size: intermediate,
+  num_hidden_layers: layers,
+  num_attention_heads: 12,
+  num_key_value_heads: 12,
+  max_position_embeddings: 2048,
+  rms_norm_eps: 1e-5,
+  tie_word_embeddings: true,
+  dtype: 'float32',
+};
+const shapes = new Map<string, number[]>([['model.embed_tokens.weight', [vocab, hidden]]]);
+for (let l = 0; l < layers; l++) {
+  const p = `model.layers.${l}`;
+  for (const m of ['q', 'k', 'v', 'o']) shapes.set(`${p}.self_attn.${m}_proj.weight`, [hidden, hidden]);
+  shapes.set(`${p}.mlp.gate_proj.weight`, [intermediate, hidden]);
+  shapes.set(`${p}.mlp.up_proj.weight`, [intermediate, hidden]);
+  shapes.set(`${p}.mlp.down_proj.weight`, [hidden, intermediate]);
+  shapes.set(`${p}.input_layernorm.weight`, [hidden]);
+  shapes.set(`${p}.post_attention_layernorm.weight`, [hidden]);
+}
+shapes.set('model.norm.weight', [hidden]);
+const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+const parameters = [...shapes.values()].reduce((a, s) => a + size(s), 0);
+const isTarget = (name: string) => name.endsWith('_proj.weight');
+
+const dir = mkdtempSync(join(tmpdir(), 'lota-bench-merge-'));
+const python = tool('LOTA_PYTHON');
+const mergekitScript = fileURLToPath(new URL('../trainer-image/test/merge/python/mergekit_merge.py', import.meta.url));
+const worker = fileURLToPath(new URL('./merge-worker.ts', import.meta.url));
+
+function baseValues(name: string, index: number): Float32Array {
+  const random = seededRandom(index + 1);
+  const n = size(shapes.get(name) as number[]);
+  const out = new Float32Array(n);
+  if (name.endsWith('norm.weight')) for (let i = 0; i < n; i++) out[i] = 1 + (random() - 0.5) * 0.1;
+  else for (let i = 0; i < n; i++) out[i] = (random() - 0.5) * 0.04;
+  return out;
+}
+
+function ticketDelta(ticket: number, index: number, n: number): Float32Array {
+  const random = seededRandom(1_000_003 * (ticket + 1) + index);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) if (random() < 0.1) out[i] = (random() - 0.5) * 2e-3;
+  return out;
+}
+
+async function makeInputs(): Promise<void> {
+  const names = [...shapes.keys()];
+  const specs = names.map((name) => ({ name, dtype: 'F32' as const, shape: shapes.get(name) as number[] }));
+  const base = await CheckpointWriter.create(join(dir, 'base'), specs, { maxShardBytes: 2e9 });
+  const dense = await Promise.all(
+    [0, 1, 2].map((t) => CheckpointWriter.create(join(dir, `dense${t}`), specs, { maxShardBytes: 2e9 })),
+  );
+  const tickets = [0, 1, 2].map(() => new Map<string, TicketTensor>());
+  for (const [index, name] of names.entries()) {
+    const values = baseValues(name, index);
+    await base.write(name, values);
+    for (const t of [0, 1, 2]) {
+      if (!isTarget(name)) {
+        await (dense[t] as CheckpointWriter).write(name, values);
+        continue;
+      }
+      const delta = ticketDelta(t, index, values.length);
+      const mask = maskWhere(delta, (x) => x !== 0);
+      tickets[t]?.set(name, { shape: shapes.get(name) as number[], mask, delta: delta.filter((x) => x !== 0) });
+      await (dense[t] as CheckpointWriter).write(
+        name,
+        values.map((x, i) => x + (delta[i] as number)),
+      );
+    }
+  }
+  await base.close();
+  for (const d of dense) await d.close();
+  for (const d of ['base', 'dense0', 'dense1', 'dense2'])
+    writeFileSync(join(dir, d, 'config.json'), JSON.stringify(config));
+  const checkpoint = await Checkpoint.open(join(dir, 'base'));
+  const fingerprint = await fingerprintCheckpoint(checkpoint);
+  await checkpoint.close();
+  for (const t of [0, 1, 2]) {
+    await writeTicket(join(dir, `ticket${t}.safetensors`), {
+      info: {
+        baseFingerprint: fingerprint,
+        sparsity: 0.9,
+        method: 'lota',
+        task: `task${t}`,
+        source: 'bench',
+        valuesDtype: 'F32',
+      },
+      tensors: tickets[t] as Map<string, TicketTensor>,
+    });
+  }
+}
+
+interface Measured {
+  seconds: number[];
+  maxRssBytes: number;
+  processSeconds: number;
+}
+
+function runProcess(command: string, args: string[]): Measured {
+  const start = performance.now();
+  const child = spawnSync(command, args, {
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+    env: { ...process.env, OMP_NUM_THREADS: '2' },
+  });
+  const processSeconds = (performance.now() - start) / 1000;
+  if (child.status !== 0) throw new Error(`${command} ${args.join(' ')} failed:\n${child.stderr}`);
+  const last = child.stdout.trim().split('\n').at(-1) as string;
+  return { ...(JSON.parse(last) as Omit<Measured, 'processSeconds'>), processSeconds };
+}
+
+function ours(label: string, spec: MergeSpec): Measured {
+  const file = join(dir, `${label}.json`);
+  writeFileSync(file, JSON.stringify(spec));
+  return runProcess(process.execPath, [worker, file]);
+}
+
+function mergekit(label: string, method: string, density: number | undefined): Measured {
+  const file = join(dir, `mk-${label}.json`);
+  writeFileSync(
+    file,
+    JSON.stringify({
+      merge_method: method,
+      base_model: join(dir, 'base'),
+      models: [0, 1, 2].map((t) => ({
+        model: join(dir, `dense${t}`),
+        parameters: { weight: 1, ...(density === undefined ? {} : { density }) },
+      })),
+      dtype: 'float32',
+    }),
+  );
+  return runProcess(python, [mergekitScript, file, join(dir, `out-mk-${label}`)]);
+}
+
+const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+const row = (name: string, m: Measured) =>
+  `${name.padEnd(28)} merge ${m.seconds[0]?.toFixed(2).padStart(7)} s   process ${m.processSeconds.toFixed(2).padStart(7)} s   peak RSS ${mb(m.maxRssBytes).padStart(9)}`;
+
+try {
+  console.log(
+    `base: ${(parameters / 1e6).toFixed(1)}M parameters (${layers} layers, float32); 3 tickets at density 0.1`,
+  );
+  let start = performance.now();
+  await makeInputs();
+  console.log(`inputs made in ${((performance.now() - start) / 1000).toFixed(1)} s under ${dir}`);
+  for (const method of methods) {
+    const density = method === 'ties' ? 0.5 : undefined;
+    const mkMethod = method === 'sum' ? 'task_arithmetic' : method.replace('-', '_');
+    const parameters = density === undefined ? {} : { density };
+    const spec = (inputs: string[], out: string): MergeSpec => ({
+      method: method as MergeSpec['method'],
+      baseModel: join(dir, 'base'),
+      inputs: inputs.map((path, i) => ({ name: `t${i}`, path })),
+      parameters,
+      output: { kind: 'model', dir: join(dir, out), dtype: 'f32' },
+    });
+    start = performance.now();
+    const a = ours(
+      `${method}-tickets`,
+      spec(
+        [0, 1, 2].map((t) => join(dir, `ticket${t}.safetensors`)),
+        `out-${method}-t`,
+      ),
+    );
+    const b = ours(
+      `${method}-dense`,
+      spec(
+        [0, 1, 2].map((t) => join(dir, `dense${t}`)),
+        `out-${method}-d`,
+      ),
+    );
+    const c = mergekit(method, mkMethod, density);
+    console.log(`\n${method} (MergeKit ${mkMethod}${density === undefined ? '' : `, density ${density}`}):`);
+    console.log(row('ours, 3 tickets', a));
+    console.log(row('ours, 3 dense models', b));
+    console.log(row('MergeKit, 3 dense models', c));
+    const ratio = (x: number, y: number) => (x / y).toFixed(2);
+    console.log(
+      `ratios ours/MergeKit: merge time tickets ${ratio(a.seconds[0] as number, c.seconds[0] as number)}, dense ${ratio(b.seconds[0] as number, c.seconds[0] as number)}; ` +
+        `process time tickets ${ratio(a.processSeconds, c.processSeconds)}, dense ${ratio(b.processSeconds, c.processSeconds)}; ` +
+        `peak RSS tickets ${ratio(a.maxRssBytes, c.maxRssBytes)}, dense ${ratio(b.maxRssBytes, c.maxRssBytes)}`,
+    );
+    // The outputs must agree, or the timings compare different work.
+    const x = await Checkpoint.open(join(dir, `out-${method}-d`));
+    const y = await Checkpoint.open(join(dir, `out-mk-${method}`));
+    let maxDiff = 0;
+    for (const name of x.names()) {
+      const p = await x.readFloat32(name);
+      const q = await y.readFloat32(name);
+      for (let i = 0; i < p.length; i++) maxDiff = Math.max(maxDiff, Math.abs((p[i] as number) - (q[i] as number)));
+    }
+    await x.close();
+    await y.close();
+    console.log(`max |ours − MergeKit| over all weights: ${maxDiff.toExponential(2)}`);
+    for (const out of [`out-${method}-t`, `out-${method}-d`, `out-mk-${method}`])
+      rmSync(join(dir, out), { recursive: true, force: true });
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
