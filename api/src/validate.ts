@@ -260,7 +260,13 @@ export function admitMerge(obj: unknown, old?: TicketMerge): TicketMerge {
 
 /** Admits any lota.dev object by its kind. */
 export function admitObject(obj: unknown): LotaAdaptation | TicketMerge {
-  const kind = (obj as Manifest)?.kind;
-  if (kind === 'TicketMerge') return admitMerge(obj);
-  return admitAdaptation(obj);
+  const m = obj as Manifest;
+  if (m?.kind === 'TicketMerge') return admitMerge(obj);
+  if (m?.kind === 'LotaAdaptation') return admitAdaptation(obj);
+  throw new ValidationError(`object ${show(m?.metadata?.name ?? '')}`, [
+    {
+      field: 'kind',
+      message: `Unsupported value: ${show(m?.kind)}: supported values: "LotaAdaptation", "TicketMerge"`,
+    },
+  ]);
 }

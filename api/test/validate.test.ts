@@ -52,6 +52,7 @@ describe('clusterless admission (same schema, same CEL rules as the CRDs)', () =
 
   it('refuses other kinds and API versions', () => {
     expect(errorsOf({ ...adaptation(), apiVersion: 'lota.dev/v1' })[0]?.field).toBe('apiVersion/kind');
+    expect(errorsOf({ ...adaptation(), kind: 'Pod' })[0]?.message).toContain('supported values: "LotaAdaptation"');
   });
 
   it('lists every problem at once, each with its field', () => {
