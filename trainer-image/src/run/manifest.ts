@@ -1,0 +1,48 @@
+// Reading `lota run` manifests: one or more YAML documents of LotaAdaptation / TicketMerge, admitted exactly as the
+// API server would (schema, defaults, CEL rules). Convenience for local runs only: `file:relative/path` (no //) is
+// resolved against the manifest's directory, so examples work from any checkout location.
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { admitObject, type LotaAdaptation, type TicketMerge } from '@lota/api';
+import { parseAllDocuments } from 'yaml';
+import { InvalidSpecError } from '../lota/errors.ts';
+
+export type Resource = LotaAdaptation | TicketMerge;
+
+function resolveRelativeFiles(value: unknown, base: string): unknown {
+  if (typeof value === 'string') {
+    const m = value.match(/^file:(?!\/\/)(.+)$/);
+    return m ? `file://${resolve(base, m[1] as string)}` : value;
+  }
+  if (Array.isArray(value)) return value.map((v) => resolveRelativeFiles(v, base));
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolveRelativeFiles(v, base)]));
+  }
+  return value;
+}
+
+export async function readManifest(path: string): Promise<Resource[]> {
+  const text = await readFile(path, 'utf8').catch((error: Error) => {
+    throw new InvalidSpecError(`${path}: cannot read the manifest (${error.message})`);
+  });
+  const docs = parseAllDocuments(text);
+  const resources: Resource[] = [];
+  const names = new Set<string>();
+  for (const [i, doc] of (Array.isArray(docs) ? docs : [docs]).entries()) {
+    if (doc.errors.length > 0) throw new InvalidSpecError(`${path}: document ${i + 1}: ${doc.errors[0]?.message}`);
+    const raw = doc.toJS() as unknown;
+    if (raw === null || raw === undefined) continue;
+    let admitted: Resource;
+    try {
+      admitted = admitObject(resolveRelativeFiles(raw, dirname(resolve(path))));
+    } catch (error) {
+      throw new InvalidSpecError(`${path}: document ${i + 1}: ${(error as Error).message}`);
+    }
+    const key = `${admitted.kind}/${admitted.metadata.name}`;
+    if (names.has(key)) throw new InvalidSpecError(`${path}: ${key} appears twice`);
+    names.add(key);
+    resources.push(admitted);
+  }
+  if (resources.length === 0) throw new InvalidSpecError(`${path}: no LotaAdaptation or TicketMerge in the manifest`);
+  return resources;
+}
