@@ -83,6 +83,25 @@ export interface MergeParameters {
   seed?: number;
 }
 
+/**
+ * The parameters the TicketMerge API (api/src/schema/merge.ts) documents for each method. Its defaults fill every
+ * field of a stored spec (normalize: true, rescale: true, ...), so a spec carries values a method must not read:
+ * normalize would turn task-arithmetic into a weighted mean, and rescale would change MergeKit's ties.
+ */
+export const SPEC_PARAMETERS: Record<MergeMethodName, readonly (keyof MergeParameters)[]> = {
+  sum: [],
+  'task-arithmetic': ['lambda'],
+  ties: ['lambda', 'density', 'consensus', 'normalize'],
+  'dare-linear': ['lambda', 'density', 'rescale', 'seed'],
+  'dare-ties': ['lambda', 'density', 'rescale', 'seed', 'consensus', 'normalize'],
+};
+
+/** A stored TicketMerge spec's `parameters` (defaults applied) → what runMerge should get for the method. */
+export function parametersFromSpec(method: MergeMethodName, parameters: Record<string, unknown> = {}): MergeParameters {
+  const keep = SPEC_PARAMETERS[method] as readonly string[];
+  return Object.fromEntries(Object.entries(parameters).filter(([key]) => keep.includes(key))) as MergeParameters;
+}
+
 export interface ResolvedParameters {
   lambda: number;
   normalize: boolean;

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../../src/lota/random.ts';
-import { type MergeMethodName, type MergeParameters, mergeTensor, resolveParameters } from '../../src/merge/methods.ts';
+import {
+  type MergeMethodName,
+  type MergeParameters,
+  mergeTensor,
+  parametersFromSpec,
+  resolveParameters,
+} from '../../src/merge/methods.ts';
 import { magnitudeMask, sparsify } from '../../src/merge/sparsify.ts';
 
 function merge(
@@ -141,5 +147,20 @@ describe('sparsification', () => {
     const delta = Float32Array.from([1, 2]);
     expect(sparsify(delta, 'random', 1, 'l1', seededRandom(1), 't')).toEqual({ values: delta, kept: undefined });
     expect(() => sparsify(delta, 'magnitude', 0, 'none', seededRandom(1), 't')).toThrow(/density must be in/);
+  });
+});
+
+describe('parameters from a stored TicketMerge spec', () => {
+  const stored = { lambda: 1, consensus: 'sum', normalize: true, rescale: true, seed: 0, density: 0.4 };
+  it('keeps only what the API documents for the method, so defaults never change MergeKit semantics', () => {
+    expect(parametersFromSpec('sum', stored)).toEqual({});
+    expect(parametersFromSpec('task-arithmetic', stored)).toEqual({ lambda: 1 });
+    expect(parametersFromSpec('ties', stored)).toEqual({ lambda: 1, consensus: 'sum', normalize: true, density: 0.4 });
+    expect(parametersFromSpec('dare-linear', stored)).toEqual({ lambda: 1, rescale: true, seed: 0, density: 0.4 });
+    for (const method of ['sum', 'task-arithmetic', 'ties', 'dare-linear', 'dare-ties'] as const) {
+      expect(() => resolveParameters(method, parametersFromSpec(method, stored))).not.toThrow();
+    }
+    expect(resolveParameters('task-arithmetic', parametersFromSpec('task-arithmetic', stored)).normalize).toBe(false);
+    expect(resolveParameters('ties', parametersFromSpec('ties', stored)).rescale).toBe('none');
   });
 });
