@@ -5,6 +5,8 @@
                         fixed batch, as one JSON list
   logits <cases.json>   cases: a list of {dir, batch}. Loads each dir with from_pretrained and prints, per case,
                         {logits, loss} for the batch, as one JSON list
+  tokenizer <case.json>  case: {dir, texts, messages}. Loads dir's tokenizer with AutoTokenizer and prints {ids (per
+                        text, no special tokens added), chat (messages through apply_chat_template, untokenized)}
 One process serves all cases: importing torch is slow.
 """
 
@@ -12,7 +14,7 @@ import json
 import sys
 
 import torch
-from transformers import AutoConfig, AutoModelForCausalLM
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 
 def batch_for(vocab_size: int, seed: int) -> dict:
@@ -64,6 +66,14 @@ def logits(directory: str, batch: dict) -> dict:
     return run(model, batch)
 
 
+def tokenizer(case: dict) -> dict:
+    tok = AutoTokenizer.from_pretrained(case["dir"])
+    return {
+        "ids": [tok(text, add_special_tokens=False)["input_ids"] for text in case["texts"]],
+        "chat": tok.apply_chat_template(case["messages"], tokenize=False, add_generation_prompt=True),
+    }
+
+
 if __name__ == "__main__":
     command = sys.argv[1]
     with open(sys.argv[2]) as f:
@@ -72,5 +82,7 @@ if __name__ == "__main__":
         print(json.dumps([make(c["dir"], c["config"], c["seed"]) for c in cases]))
     elif command == "logits":
         print(json.dumps([logits(c["dir"], c["batch"]) for c in cases]))
+    elif command == "tokenizer":
+        print(json.dumps(tokenizer(cases)))
     else:
         raise SystemExit(f"unknown command {command!r}")
