@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { InterferenceSummary } from '@lota/api/trainer-contract';
 import { Checkpoint, CheckpointWriter, type OutputDtype } from '../io/checkpoint.ts';
 import { isFloatDtype } from '../io/dtype.ts';
@@ -87,6 +87,10 @@ export function validateMergeSpec(spec: MergeSpec): void {
     if (input.weight !== undefined && !Number.isFinite(input.weight)) {
       throw new MergeSpecError(`input '${input.name}': weight must be a finite number`);
     }
+  }
+  const outputPath = resolve(spec.output.kind === 'model' ? spec.output.dir : spec.output.path);
+  for (const path of [spec.baseModel, ...spec.inputs.map((i) => i.path)]) {
+    if (resolve(path) === outputPath) throw new MergeSpecError(`the output ${outputPath} would overwrite an input`);
   }
   const definition = MERGE_METHODS[spec.method];
   const sparsifies = definition.sparsification !== undefined;

@@ -192,6 +192,9 @@ describe('runMerge refuses bad input by name', () => {
       /density must be in \(0, 1\]/,
     );
     await expect(runMerge({ ...baseSpec(), inputs: [...inputs(), ...inputs()] })).rejects.toThrow(/used twice/);
+    await expect(runMerge({ ...baseSpec(), output: { kind: 'model', dir: join(dir, 'base', '.') } })).rejects.toThrow(
+      /would overwrite an input/,
+    );
   });
 
   it('a ticket of another base is refused by fingerprint', async () => {
