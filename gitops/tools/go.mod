@@ -1,9 +1,10 @@
-module lota.dev/gitops/kstatus
+module lota.dev/gitops/tools
 
 go 1.26.0
 
 require (
 	github.com/fluxcd/cli-utils v1.2.2
+	github.com/yuin/gopher-lua v1.1.1
 	k8s.io/apimachinery v0.36.2
 )
 

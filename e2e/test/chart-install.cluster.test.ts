@@ -1,0 +1,220 @@
+// The Helm chart on a real control plane: `helm install` in namespaced mode, the objects it creates as the API
+// server stored them (Deployment, ServiceAccount, Roles, Service), and then the operator run exactly as the chart
+// configures it — the Deployment's args and env, the chart's ServiceAccount token and so only the chart's RBAC —
+// reconciling an example adaptation into its first trainer Job on the test node, with status and Events.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
+import { tool } from '../../scripts/toolchain.ts';
+import { cluster, createNamespace } from '../harness/cluster.ts';
+import { type Component, startComponent, waitUntil } from '../harness/component.ts';
+import { freePort } from '../harness/ports.ts';
+import { createLocalClaim } from '../harness/volumes.ts';
+import { waitFor } from '../harness/wait.ts';
+
+const run = promisify(execFile);
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+const chartDir = join(repoRoot, 'charts/lota-operator');
+const { kubectl, kubeconfigPath, logsDir, pvcRoot } = cluster();
+
+const release = `ship-${process.pid}`;
+const fullname = `${release}-lota-operator`;
+let systemNs = '';
+let workNs = '';
+let scratch = '';
+let operator: Component | undefined;
+
+async function helm(args: string[]): Promise<string> {
+  try {
+    const { stdout } = await run(tool('LOTA_HELM'), [...args, '--kubeconfig', kubeconfigPath], {
+      env: {
+        ...process.env,
+        HELM_CACHE_HOME: join(scratch, 'helm/cache'),
+        HELM_CONFIG_HOME: join(scratch, 'helm/config'),
+        HELM_DATA_HOME: join(scratch, 'helm/data'),
+      },
+    });
+    return stdout;
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new Error(`helm ${args[0]} failed: ${e.stderr || e.message}`);
+  }
+}
+
+const getJson = async <T>(args: string[]): Promise<T> => JSON.parse(await kubectl([...args, '-o', 'json'])) as T;
+
+interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: { fieldRef?: { fieldPath: string } };
+}
+interface Deployment {
+  spec: {
+    replicas: number;
+    strategy: { type: string };
+    template: {
+      spec: {
+        serviceAccountName: string;
+        securityContext: Record<string, unknown>;
+        containers: { image: string; args?: string[]; env: EnvVar[]; securityContext: Record<string, unknown> }[];
+      };
+    };
+  };
+}
+
+beforeAll(async () => {
+  scratch = mkdtempSync(join(tmpdir(), 'lota-chart-e2e-'));
+  systemNs = await createNamespace(kubectl, 'lota-system');
+  workNs = await createNamespace(kubectl, 'team');
+  // The chart's crds/ are the same files the global set-up applied; Helm leaves existing CRDs alone.
+  await helm([
+    'install',
+    release,
+    chartDir,
+    '--namespace',
+    systemNs,
+    '--set-json',
+    `watchNamespaces=${JSON.stringify([workNs])}`,
+  ]);
+});
+
+afterAll(async () => {
+  await operator?.stop(10_000);
+  await helm(['uninstall', release, '--namespace', systemNs]).catch(() => undefined);
+  await kubectl(['delete', 'namespace', workNs, systemNs, '--wait=false']).catch(() => undefined);
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+describe('helm install of charts/lota-operator', () => {
+  it('is a deployed release whose objects the API server accepted', async () => {
+    const status = JSON.parse(await helm(['status', release, '--namespace', systemNs, '-o', 'json'])) as {
+      info: { status: string };
+    };
+    expect(status.info.status).toBe('deployed');
+    await kubectl(['get', 'serviceaccount', fullname, '-n', systemNs]);
+    await kubectl(['get', 'service', `${fullname}-metrics`, '-n', systemNs]);
+    // Namespaced mode: the operator's Role and RoleBinding live in the watched namespace only.
+    await kubectl(['get', 'role,rolebinding', fullname, '-n', workNs]);
+    await expect(kubectl(['get', 'clusterrole', fullname])).rejects.toThrow(/NotFound/);
+  });
+
+  it('creates the operator Deployment the chart describes', async () => {
+    const d = await getJson<Deployment>(['get', 'deployment', fullname, '-n', systemNs]);
+    const pod = d.spec.template.spec;
+    const c = pod.containers[0];
+    expect(d.spec.replicas).toBe(1);
+    expect(d.spec.strategy.type).toBe('Recreate');
+    expect(pod.serviceAccountName).toBe(fullname);
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65532 });
+    expect(c?.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });
+    expect(c?.image).toBe('ghcr.io/lota-operator/lota-operator:0.1.0');
+    const env = Object.fromEntries((c?.env ?? []).map((e) => [e.name, e.value ?? e.valueFrom?.fieldRef?.fieldPath]));
+    expect(env).toMatchObject({
+      LOTA_WATCH_NAMESPACES: workNs,
+      LOTA_LEADER_ELECT: 'false',
+      POD_NAMESPACE: 'metadata.namespace',
+    });
+  });
+
+  it('runs the operator from that configuration, and it reconciles an example under the chart RBAC', async () => {
+    const d = await getJson<Deployment>(['get', 'deployment', fullname, '-n', systemNs]);
+    const c = d.spec.template.spec.containers[0];
+    if (!c) throw new Error('the Deployment has no container');
+    // The pod's environment as the kubelet would give it (downward API resolved), with the ports moved to free
+    // ones: this machine runs several operators at once.
+    const fieldRefs: Record<string, string> = { 'metadata.namespace': systemNs, 'metadata.name': `${fullname}-0` };
+    const env: Record<string, string> = {};
+    for (const e of c.env) env[e.name] = e.value ?? fieldRefs[e.valueFrom?.fieldRef?.fieldPath ?? ''] ?? '';
+    const [metricsPort, healthPort] = [await freePort(), await freePort()];
+    env.LOTA_METRICS_PORT = String(metricsPort);
+    env.LOTA_HEALTH_PORT = String(healthPort);
+
+    // Credentials: a token of the chart's ServiceAccount, so the API server enforces exactly the chart's RBAC.
+    const token = (
+      await kubectl(['create', 'token', d.spec.template.spec.serviceAccountName, '-n', systemNs, '--duration=1h'])
+    ).trim();
+    const admin = parse(readFileSync(kubeconfigPath, 'utf8')) as { clusters: unknown[] };
+    const saKubeconfig = join(scratch, 'operator.kubeconfig');
+    writeFileSync(
+      saKubeconfig,
+      stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: admin.clusters,
+        users: [{ name: 'operator', user: { token } }],
+        contexts: [
+          { name: 'operator', context: { cluster: (admin.clusters[0] as { name: string }).name, user: 'operator' } },
+        ],
+        'current-context': 'operator',
+      }),
+    );
+    operator = startComponent(
+      `chart-operator-${process.pid}`,
+      join(repoRoot, 'node_modules/.bin/node'),
+      [join(repoRoot, 'operator/src/main.ts'), ...(c.args ?? [])],
+      { logsDir, cwd: repoRoot, env: { PATH: process.env.PATH ?? '', ...env, KUBECONFIG: saKubeconfig } },
+    );
+    await waitUntil('operator /readyz', async () => (await fetch(`http://127.0.0.1:${healthPort}/readyz`)).ok, {
+      timeoutMs: 60_000,
+      component: operator,
+    });
+
+    // The example adaptation, in the watched namespace, with its claims on the test node (empty: the run will
+    // find no base model there, which is as real an outcome as any for this test).
+    for (const claim of ['models', 'datasets']) await createLocalClaim(kubectl, { namespace: workNs, claim, pvcRoot });
+    const example = parse(readFileSync(join(repoRoot, 'examples/lota-adaptation.yaml'), 'utf8')) as {
+      metadata: { name: string; namespace?: string };
+      spec: { resources?: Record<string, unknown> };
+    };
+    example.metadata.namespace = workNs;
+    example.spec.resources = { requests: { cpu: '100m', memory: '256Mi' } };
+    await kubectl(['apply', '-f', '-'], { input: JSON.stringify(example) });
+    const name = example.metadata.name;
+
+    const job = await waitFor(
+      `the operator's calibrate Job for ${name}`,
+      async () => {
+        const jobs = await getJson<{ items: { metadata: { name: string; ownerReferences?: { name: string }[] } }[] }>([
+          'get',
+          'jobs',
+          '-n',
+          workNs,
+        ]);
+        return jobs.items.find((j) => j.metadata.ownerReferences?.[0]?.name === name);
+      },
+      { timeoutMs: 60_000 },
+    );
+    expect(job.metadata.name).toBe(`${name}-calibrate`);
+
+    const status = await waitFor(`a status of ${name} written by the operator`, async () => {
+      const obj = await getJson<{
+        metadata: { generation: number };
+        status?: { phase?: string; observedGeneration?: number };
+      }>(['get', 'lotaadaptation', name, '-n', workNs]);
+      return obj.status?.phase ? { ...obj.status, generation: obj.metadata.generation } : undefined;
+    });
+    expect(['Calibrating', 'Failed']).toContain(status.phase);
+    expect(status.observedGeneration).toBe(status.generation);
+
+    const events = await waitFor(`an Event about ${name}`, async () => {
+      const list = await getJson<{ items: { regarding?: { name: string }; reason: string }[] }>([
+        'get',
+        'events.events.k8s.io',
+        '-n',
+        workNs,
+      ]);
+      const ours = list.items.filter((e) => e.regarding?.name === name);
+      return ours.length > 0 ? ours : undefined;
+    });
+    expect(events.map((e) => e.reason)).toContain('Calibrating');
+
+    // Nothing in the operator's log says it was refused anything.
+    const log = readFileSync(operator.logFile, 'utf8');
+    expect(log).not.toMatch(/forbidden/i);
+  });
+});
