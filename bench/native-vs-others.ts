@@ -3,9 +3,9 @@
 // token ids, one step = forward + backward + AdamW update of every parameter. All measured in this one run, on the
 // same cores; prints each median step time and its ratio to PyTorch.
 //   node bench/native-vs-others.ts [--hidden 256] [--layers 4] [--vocab 2048] [--seq 128] [--batch 4] [--steps 5]
-//     [--slow-steps 1] [--backends tensorflow,wasm,cpu]
+//     [--slow-steps 1] [--backends tensorflow,wasm,cpu] [--threads <CPUs>]
 import { spawnSync } from 'node:child_process';
-import { cpus } from 'node:os';
+import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import type * as tf from '@tensorflow/tfjs';
@@ -29,6 +29,7 @@ const { values: opts } = parseArgs({
     steps: { type: 'string', default: '5' },
     'slow-steps': { type: 'string', default: '1' },
     backends: { type: 'string', default: 'tensorflow,wasm,cpu' },
+    threads: { type: 'string', default: String(availableParallelism()) },
   },
 });
 function positive(name: keyof typeof opts): number {
@@ -41,6 +42,11 @@ const steps = positive('steps');
 const slowSteps = positive('slow-steps');
 const seq = positive('seq');
 const batchSize = positive('batch');
+// Both TensorFlow and PyTorch get the same thread count (TensorFlow reads these before its first op).
+const threads = positive('threads');
+process.env.TF_NUM_INTRAOP_THREADS = String(threads);
+process.env.TF_NUM_INTEROP_THREADS = '1';
+process.env.OMP_NUM_THREADS = String(threads);
 const backends = String(opts.backends)
   .split(',')
   .map((b) => parseBackendName(b.trim(), '--backends'));
@@ -115,7 +121,7 @@ import json, sys, time, torch
 from transformers import LlamaConfig, LlamaForCausalLM
 cfg = json.loads(sys.argv[1]); seq, batch, steps = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 ids = torch.tensor(json.loads(sys.stdin.read()), dtype=torch.long).view(batch, seq)
-torch.manual_seed(1)
+torch.manual_seed(1); torch.set_num_threads(int(sys.argv[5]))
 model = LlamaForCausalLM(LlamaConfig(**cfg)).train()
 opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
 times, first = [], None
@@ -133,7 +139,7 @@ print(json.dumps({"ms": times[len(times) // 2], "loss": first, "threads": torch.
 function torchStepMs(): { ms: number; loss: number; threads: number; torch: string; attn: string } {
   const run = spawnSync(
     tool('LOTA_PYTHON'),
-    ['-c', torchScript, JSON.stringify(rawConfig), String(seq), String(batchSize), String(steps)],
+    ['-c', torchScript, JSON.stringify(rawConfig), String(seq), String(batchSize), String(steps), String(threads)],
     { input: JSON.stringify([...ids]), encoding: 'utf8', maxBuffer: 1 << 24 },
   );
   if (run.status !== 0) throw new Error(`PyTorch reference failed (exit ${run.status}): ${run.stderr}`);
@@ -143,7 +149,7 @@ function torchStepMs(): { ms: number; loss: number; threads: number; torch: stri
 console.log(
   `config: hidden ${hidden}, layers ${config.numHiddenLayers}, heads ${heads}/${rawConfig.num_key_value_heads}, ` +
     `intermediate ${rawConfig.intermediate_size}, vocab ${config.vocabSize}, ${(parameterCount(config) / 1e6).toFixed(2)}M parameters; ` +
-    `batch ${batchSize}×${seq} tokens; ${cpus().length} CPUs`,
+    `batch ${batchSize}×${seq} tokens; ${threads} threads of ${availableParallelism()} CPUs`,
 );
 const torch = torchStepMs();
 console.log(

@@ -50,7 +50,14 @@ describe('native tensorflow backend', () => {
     expect(nativeBindingPath()).toBe(tool('LOTA_TFJS_NODE'));
     expect(nativeTensorFlowVersion()).toMatch(/^2\.\d+\.\d+/);
     expect(await loadNativeBackend()).toBe(true);
-    expect(await selectBackend(undefined, () => {})).toBe('tensorflow');
+    // With no LOTA_BACKEND the trainer's selection takes native first.
+    const requested = process.env.LOTA_BACKEND;
+    delete process.env.LOTA_BACKEND;
+    try {
+      expect(await selectBackend(undefined, () => {})).toBe('tensorflow');
+    } finally {
+      if (requested !== undefined) process.env.LOTA_BACKEND = requested;
+    }
     expect(tf.getBackend()).toBe('tensorflow');
   });
 
