@@ -1,5 +1,5 @@
 // The base model's pretraining text, generated from a seed: simple prose about a small made-up world, counting and
-// lists, and ChatML conversations in which the assistant copies, counts, greets and answers from the prose. Tasks
+// lists, and ChatML conversations in which the assistant copies words and letter strings, counts and greets. Tasks
 // that adaptation demos teach (reversing, upper-casing, adding numbers, sorting) are deliberately absent, so an
 // adapted model's gain is the adaptation's doing.
 import { mulberry32 } from '../../src/data/random.ts';
@@ -58,8 +58,20 @@ function words(random: Random, n: number): string {
   return Array.from({ length: n }, () => pick(random, WORDS)).join(' ');
 }
 
+function letters(random: Random, n: number): string {
+  return Array.from({ length: n }, () => String.fromCharCode(97 + int(random, 0, 25))).join('');
+}
+
 export function conversation(random: Random): ChatMessage[] {
-  const kind = int(random, 0, 4);
+  const kind = int(random, 0, 5);
+  if (kind === 5) {
+    // Copying arbitrary strings teaches the model to attend back to its prompt, which every task builds on.
+    const text = letters(random, int(random, 2, 10));
+    return [
+      { role: 'user', content: `Copy: ${text}` },
+      { role: 'assistant', content: text },
+    ];
+  }
   if (kind === 0) {
     const text = words(random, int(random, 1, 5));
     return [

@@ -5,10 +5,13 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/backend/select.ts';
 import { makeBatches } from '../../src/data/batches.ts';
 import { type TokenizedExample, tokenizeRecord } from '../../src/data/examples.ts';
+import type { DatasetRecord } from '../../src/data/jsonl.ts';
 import { disposeParameters, initParameters } from '../../src/model/parameters.ts';
+import type { TextTokenizer } from '../../src/tokenizer/tokenizer.ts';
 import { clipByGlobalNorm, clipPerTensor, globalNorm } from '../../src/train/clip.ts';
 import { DenseOptimizer } from '../../src/train/dense-optimizer.ts';
 import { evaluate } from '../../src/train/evaluate.ts';
+import { exactMatch } from '../../src/train/exact-match.ts';
 import { disposeGrads, stepGradients } from '../../src/train/gradients.ts';
 import { train } from '../../src/train/loop.ts';
 import { learningRate } from '../../src/train/schedule.ts';
@@ -18,25 +21,22 @@ import { byteTokenizer, tinyConfig } from '../helpers/tiny.ts';
 const config = tinyConfig();
 let trainSet: TokenizedExample[];
 let evalSet: TokenizedExample[];
+let records: DatasetRecord[];
+let tokenizer: TextTokenizer;
 
 beforeAll(async () => {
   await selectBackend(process.env.LOTA_TEST_BACKEND ?? 'wasm', () => {});
   const tok = await byteTokenizer();
+  tokenizer = tok;
   // Toy task: a lowercase letter maps to the next letter's uppercase twice ("c" → "DD").
   const letters = 'abcdefghijklmnopqrstuvwxyz';
-  const examples = [...letters].map(
-    (c, i) =>
-      tokenizeRecord(
-        tok,
-        {
-          kind: 'prompt',
-          prompt: `${c}>`,
-          completion: (letters[(i + 1) % 26] as string).toUpperCase().repeat(2),
-          line: i + 1,
-        },
-        { maxSeqLength: 16, file: 'toy' },
-      ) as TokenizedExample,
-  );
+  records = [...letters].map((c, i) => ({
+    kind: 'prompt',
+    prompt: `${c}>`,
+    completion: (letters[(i + 1) % 26] as string).toUpperCase().repeat(2),
+    line: i + 1,
+  }));
+  const examples = records.map((r) => tokenizeRecord(tok, r, { maxSeqLength: 16, file: 'toy' }) as TokenizedExample);
   trainSet = examples;
   evalSet = examples.filter((_, i) => i % 3 === 0);
 });
@@ -80,6 +80,32 @@ describe.each(optimizers)('training with %s', (_name, rule, lr) => {
 });
 
 describe('training pieces', () => {
+  it('greedy exact match goes from 0 to most of the toy task after training', async () => {
+    const params = initParameters(config, 1);
+    const before = exactMatch(params, config, tokenizer, records, 4);
+    const trainable = [...params.keys()];
+    const optimizer = new DenseOptimizer(adam(), params, trainable);
+    await train({
+      params,
+      config,
+      examples: trainSet,
+      optimizer,
+      trainable,
+      batchSize: 13,
+      maxSeqLength: 16,
+      padId: 258,
+      epochs: 30,
+      schedule: { lr: 1e-2, warmupSteps: 4 },
+      seed: 3,
+    });
+    const after = exactMatch(params, config, tokenizer, records, 4);
+    expect(before.exactMatch).toBe(0);
+    expect(after.total).toBe(26);
+    expect(after.exactMatch).toBeGreaterThanOrEqual(0.8);
+    optimizer.dispose();
+    disposeParameters(params);
+  });
+
   it('gradient accumulation over two micro-batches equals one batch of both', () => {
     const params = initParameters(config, 2);
     const names = [...params.keys()];
