@@ -1,4 +1,5 @@
 // base model directory + tickets → model directory, one tensor at a time (memory: one tensor plus the tickets).
+// Output dtype: as asked, else f32 when a ticket holds f32 values (so base + δ is written exactly), else the base's.
 import { Checkpoint, CheckpointWriter, type OutputDtype } from '../io/checkpoint.ts';
 import type { Dtype } from '../io/dtype.ts';
 import { BaseModelMismatchError } from './errors.ts';
@@ -45,11 +46,13 @@ export async function applyTickets(
     const tickets = [];
     for (const path of ticketPaths) tickets.push({ path, ticket: await readTicket(path) });
     checkTickets(base, await fingerprintCheckpoint(base), tickets);
+    // f32 deltas on a narrower base would be rounded away on writing: keep f32 then, so apply stays bit-exact.
+    const wide = tickets.some(({ ticket }) => ticket.info.valuesDtype === 'F32' || ticket.info.valuesDtype === 'F64');
     const names = base.names();
     const writer = await CheckpointWriter.create(
       outDir,
       names.map((name) => base.info(name)),
-      { dtype: options.dtype ?? baseOutputDtype(base), sideFilesFrom: baseDir },
+      { dtype: options.dtype ?? (wide ? 'f32' : baseOutputDtype(base)), sideFilesFrom: baseDir },
     );
     let changed = 0;
     try {
