@@ -5,7 +5,7 @@
 // Each scheme is one entry of SCHEMES; adding s3:// is adding an entry (its `resolve` would stage objects locally).
 // URIs are not percent-decoded: `%`, `?`, `#`, backslashes, whitespace and control characters are refused so
 // that a URI names exactly one path, and `..` segments are refused so that no URI escapes its root.
-import { isAbsolute, join, relative } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { TRAINER_DEFAULTS } from './trainer-contract.ts';
 
 export interface PvcUri {
@@ -155,4 +155,23 @@ export function claimsOf(uris: Iterable<string>): string[] {
     if (parsed.scheme === 'pvc') claims.add(parsed.claim);
   }
   return [...claims].sort();
+}
+
+/**
+ * The `lota run` convenience for manifests kept next to their data: every string `file:<relative path>` (no `//`)
+ * in `value` becomes `file://<baseDir>/<relative path>`, so examples work from any checkout. The API server never
+ * sees such a URI (the CRD pattern refuses it); this runs before admission, on a local manifest only.
+ */
+export function resolveRelativeFileUris<T>(value: T, baseDir: string): T {
+  const visit = (v: unknown): unknown => {
+    if (typeof v === 'string') {
+      const m = v.match(/^file:(?!\/\/)(.+)$/);
+      return m?.[1] ? `file://${resolve(baseDir, m[1])}` : v;
+    }
+    if (Array.isArray(v)) return v.map(visit);
+    if (v !== null && typeof v === 'object')
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, visit(x)]));
+    return v;
+  };
+  return visit(value) as T;
 }

@@ -11,6 +11,7 @@ import { KINDS } from '../src/crds.ts';
 import { adaptationPlan, type MachineStatus, nextState, type Observations } from '../src/phase-machine.ts';
 import { applyDefaults } from '../src/schema/defaulting.ts';
 import type { LotaAdaptation } from '../src/types.ts';
+import { resolveRelativeFileUris } from '../src/uri.ts';
 import { adaptation, celCases, merge, schemaCases } from './invalid-cases.ts';
 
 const { kubectl } = cluster();
@@ -75,7 +76,10 @@ describe('examples/', () => {
 
   for (const file of files) {
     it(`${file} passes server-side dry-run`, async () => {
-      const docs = parseAllDocuments(readFileSync(join(examplesDir, file), 'utf8')).map((d) => d.toJS());
+      // `file:relative` URIs (the `lota run` convenience of examples/demo.yaml) are resolved first, as `lota run` does.
+      const docs = parseAllDocuments(readFileSync(join(examplesDir, file), 'utf8')).map((d) =>
+        resolveRelativeFileUris(d.toJS(), examplesDir),
+      );
       expect(docs.length).toBeGreaterThan(0);
       for (const doc of docs) {
         const stored = await dryRun(doc);

@@ -170,6 +170,18 @@ export const celCases: Case[] = [
     'set value or valueFrom, not both',
   ],
   [
+    'env valueFrom naming no source',
+    A((a) => (a.spec.trainer = { env: [{ name: 'TOKEN', valueFrom: {} }] })),
+    'spec.trainer.env[0].valueFrom',
+    'exactly one of secretKeyRef or configMapKeyRef is required',
+  ],
+  [
+    'a lora section on a LoTA run',
+    A((a) => (a.spec.lora = { rank: 4 })),
+    'spec',
+    'spec.lora is only allowed with method lora',
+  ],
+  [
     'GPUs as a raw resource',
     A((a) => (a.spec.resources = { limits: { 'nvidia.com/gpu': 1 } })),
     'spec.resources',
@@ -192,6 +204,12 @@ export const celCases: Case[] = [
     M((m) => (m.spec.parameters = { density: 0.5 })),
     'spec',
     'parameters.density only applies to ties, dare-linear and dare-ties',
+  ],
+  [
+    'merge output over an input ticket',
+    M((m) => (m.spec.output.uri = 'pvc://models/runs/b/ticket.safetensors')),
+    'spec',
+    'output.uri must differ from baseModel.uri and from every ticket uri',
   ],
   [
     'the same adaptation twice',

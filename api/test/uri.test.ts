@@ -7,6 +7,7 @@ import {
   joinArtifactUri,
   parseArtifactUri,
   resolveArtifactUri,
+  resolveRelativeFileUris,
 } from '../src/uri.ts';
 
 describe('parseArtifactUri', () => {
@@ -101,5 +102,16 @@ describe('helpers', () => {
       'data',
       'models',
     ]);
+  });
+
+  it('resolves `file:relative` manifest URIs against the manifest directory, and nothing else', () => {
+    const spec = { a: 'file:data/x.jsonl', b: ['file:../m'], c: 'file:///abs', d: 'pvc://c/p', e: 3 };
+    expect(resolveRelativeFileUris(spec, '/repo/examples')).toEqual({
+      a: 'file:///repo/examples/data/x.jsonl',
+      b: ['file:///repo/m'],
+      c: 'file:///abs',
+      d: 'pvc://c/p',
+      e: 3,
+    });
   });
 });

@@ -2,6 +2,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
+import { KINDS } from '../src/crds.ts';
+import { resolveRelativeFileUris } from '../src/uri.ts';
 import { admitAdaptation, admitMerge, admitObject, ValidationError } from '../src/validate.ts';
 import { adaptation, celCases, merge, schemaCases } from './invalid-cases.ts';
 
@@ -25,7 +27,10 @@ describe('clusterless admission (same schema, same CEL rules as the CRDs)', () =
 
   for (const file of readdirSync(examplesDir).filter((f) => /\.ya?ml$/.test(f))) {
     it(`admits the lota.dev objects of examples/${file}`, () => {
-      const docs = parseAllDocuments(readFileSync(join(examplesDir, file), 'utf8')).map((d) => d.toJS());
+      // `file:relative` URIs (the `lota run` convenience of examples/demo.yaml) are resolved first, as `lota run` does.
+      const docs = parseAllDocuments(readFileSync(join(examplesDir, file), 'utf8')).map((d) =>
+        resolveRelativeFileUris(d.toJS(), examplesDir),
+      );
       for (const doc of docs.filter((d) => String(d.apiVersion).startsWith('lota.dev/'))) {
         expect(() => admitObject(doc)).not.toThrow();
       }
@@ -43,6 +48,26 @@ describe('clusterless admission (same schema, same CEL rules as the CRDs)', () =
       });
     }
   }
+
+  it('has a refusal case for every CEL rule of both CRDs (the immutability rule has its own test)', () => {
+    const messages: string[] = [];
+    const walk = (node: unknown): void => {
+      if (Array.isArray(node)) node.forEach(walk);
+      else if (node && typeof node === 'object') {
+        for (const [key, value] of Object.entries(node)) {
+          if (key === 'x-kubernetes-validations') {
+            for (const r of value as { rule: string; message: string }[]) {
+              if (!r.rule.includes('oldSelf')) messages.push(r.message);
+            }
+          } else walk(value);
+        }
+      }
+    };
+    for (const k of KINDS) walk(JSON.parse(JSON.stringify(k.schema)));
+    const covered = celCases.map(([, , , message]) => message);
+    const uncovered = [...new Set(messages)].filter((m) => !covered.some((c) => m.includes(c)));
+    expect(uncovered).toEqual([]);
+  });
 
   it('refuses unknown fields (a typo must not be silently dropped)', () => {
     const a = adaptation() as unknown as { spec: Record<string, unknown> };
