@@ -91,6 +91,12 @@ export const schemaCases: Case[] = [
     'spec.lota.targets[0]',
     'should match',
   ],
+  [
+    'the same name twice in excludeTicketsOf (a set)',
+    A((a) => (lota(a).excludeTicketsOf = ['task-b', 'task-b'])),
+    'spec.lota.excludeTicketsOf[1]',
+    'Duplicate value: "task-b"',
+  ],
   ['merge with no tickets', M((m) => (m.spec.tickets = [])), 'spec.tickets', 'should have at least 1 items'],
 ];
 
