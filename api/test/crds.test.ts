@@ -63,6 +63,18 @@ describe('generated CRDs', () => {
       expect(problems).toEqual([]);
     });
 
+    it(`${k.kind}: every printer column points at a field of the schema`, () => {
+      for (const column of k.columns) {
+        if (column.jsonPath.startsWith('.metadata.')) continue;
+        let node: Record<string, unknown> | undefined = schema;
+        for (const part of column.jsonPath.slice(1).split('.')) {
+          node = (node?.properties as Record<string, Record<string, unknown>> | undefined)?.[part];
+        }
+        expect(node, column.jsonPath).toBeDefined();
+        expect(node?.type, column.jsonPath).toBe(column.type === 'date' ? 'string' : column.type);
+      }
+    });
+
     it(`${k.kind}: every string and list a CEL rule can reach is bounded (the API server estimates rule cost)`, () => {
       const unbounded: string[] = [];
       for (const [path, node] of nodes(schema)) {
