@@ -276,6 +276,14 @@ describe('spec immutability (transition rule on the stored object)', () => {
     expect(stored.status).toEqual(done.status);
   });
 
+  it('evaluates the root rule on metadata.name for objects created with generateName', async () => {
+    const obj = adaptation();
+    obj.metadata = { generateName: 'task-' };
+    obj.spec.lota = { excludeTicketsOf: ['task-b'] };
+    const stored = (await dryRun(obj)) as unknown as LotaAdaptation;
+    expect(stored.metadata.name).toMatch(/^task-[a-z0-9]{5}$/);
+  });
+
   it('explains every field through kubectl explain (the CRD publishes its descriptions)', async () => {
     const text = await kubectl(['explain', 'lotaadaptation.spec.lota']);
     expect(text).toContain('Lottery Ticket Adaptation');
