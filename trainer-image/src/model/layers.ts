@@ -2,9 +2,39 @@
 // tensorflow backends (no gather gradient, no broadcast batch dims in batched matmuls, no einsum).
 import * as tf from '@tensorflow/tfjs';
 
+function transposeLast<T extends tf.Tensor>(x: T): T {
+  return (x.rank === 2 ? tf.transpose(x) : tf.transpose(x, [0, 2, 1])) as T;
+}
+
+const plainMatMul = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [a, b, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+  save([a, b]);
+  return {
+    value: tf.matMul(a, b),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [sa, sb] = saved as [tf.Tensor, tf.Tensor];
+      return [tf.matMul(dy, transposeLast(sb)), tf.matMul(transposeLast(sa), dy)];
+    },
+  };
+});
+
+/**
+ * a × b (2-D, or 3-D with equal batch sizes) whose gradients, like its forward pass, use only matmuls without
+ * transposed operands: the wasm backend's matmul with a transposed operand runs several times slower, and tfjs's
+ * own matMul gradient uses exactly those. Explicit transposes cost a copy, far less than the matmul.
+ */
+export function matMul<T extends tf.Tensor>(a: T, b: tf.Tensor): T {
+  return plainMatMul(a, b) as T;
+}
+
+/** a × bᵀ, with the transpose done explicitly (see matMul). */
+export function matMulT<T extends tf.Tensor>(a: T, b: tf.Tensor): T {
+  return matMul(a, transposeLast(b));
+}
+
 /** y = x Wᵀ + b for x [N, in], W [out, in] (Hugging Face Linear layout). */
 export function linear(x: tf.Tensor2D, weight: tf.Tensor, bias?: tf.Tensor): tf.Tensor2D {
-  const y: tf.Tensor2D = tf.matMul(x, weight as tf.Tensor2D, false, true);
+  const y: tf.Tensor2D = matMulT(x, weight);
   return bias === undefined ? y : (tf.add(y, bias) as tf.Tensor2D);
 }
 

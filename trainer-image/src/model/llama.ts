@@ -2,7 +2,7 @@
 // blocks; attention reshapes to [B·heads, T, d] so batched matmuls never rely on broadcasting.
 import * as tf from '@tensorflow/tfjs';
 import type { LlamaConfig } from './config.ts';
-import { embed, linear, repeatKv, rmsNorm, silu } from './layers.ts';
+import { embed, linear, matMul, matMulT, repeatKv, rmsNorm, silu } from './layers.ts';
 import { attentionBias } from './mask.ts';
 import { applyRotary, rotaryTables } from './rope.ts';
 
@@ -42,12 +42,9 @@ function attention(
   const q = applyRotary(project('q_proj', nh, config.qkvBias), rope.cos, rope.sin);
   const k = repeatKv(applyRotary(project('k_proj', nkv, config.qkvBias), rope.cos, rope.sin), nh / nkv);
   const v = repeatKv(project('v_proj', nkv, config.qkvBias), nh / nkv);
-  const scores = tf.mul(
-    tf.matMul(tf.reshape(q, [b * nh, t, d]), tf.reshape(k, [b * nh, t, d]), false, true),
-    1 / Math.sqrt(d),
-  );
+  const scores = tf.mul(matMulT(tf.reshape(q, [b * nh, t, d]), tf.reshape(k, [b * nh, t, d])), 1 / Math.sqrt(d));
   const probs = tf.softmax(tf.add(tf.reshape(scores, [b, nh, t, t]), bias));
-  const context = tf.matMul(tf.reshape(probs, [b * nh, t, t]), tf.reshape(v, [b * nh, t, d]));
+  const context = matMul(tf.reshape(probs, [b * nh, t, t]), tf.reshape(v, [b * nh, t, d]));
   const merged: tf.Tensor2D = tf.reshape(tf.transpose(tf.reshape(context, [b, nh, t, d]), [0, 2, 1, 3]), [
     b * t,
     nh * d,
@@ -112,5 +109,5 @@ export function lmHeadWeight(params: ReadonlyMap<string, tf.Tensor>, config: Lla
 
 /** Logits [B·T, V]. Call inside tf.tidy or a gradient function. */
 export function logits(params: ReadonlyMap<string, tf.Tensor>, config: LlamaConfig, inputs: ModelInputs): tf.Tensor2D {
-  return tf.matMul(hiddenStates(params, config, inputs), lmHeadWeight(params, config) as tf.Tensor2D, false, true);
+  return matMulT(hiddenStates(params, config, inputs), lmHeadWeight(params, config));
 }
