@@ -8,6 +8,7 @@ mkdir -p .lota
 {
   echo "LOTA_PYTHON=$(bash scripts/setup-python.sh)"
   echo "LOTA_K8S_BIN=$(bash e2e/controlplane/build-binaries.sh)"
+  echo "LOTA_PROMETHEUS_BIN=$(bash e2e/prometheus/setup-prometheus.sh)"
   echo "LOTA_TFJS_NODE=$(bash scripts/setup-native.sh)"
 } > .lota/env.tmp
 mv .lota/env.tmp .lota/env

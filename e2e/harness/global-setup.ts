@@ -44,7 +44,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   process.env.KUBECONFIG = cp.kubeconfigPath;
   return async () => {
     const failed = existsSync(join(cp.logsDir, FAILED_MARKER));
-    await cp.stop({ keepLogs: failed });
+    const keep = failed || process.env.LOTA_KEEP_CLUSTER_LOGS === '1';
+    await cp.stop({ keepLogs: keep });
     if (failed) console.log(`[cluster] a test failed: control-plane logs kept in ${cp.logsDir}`);
+    else if (keep) console.log(`[cluster] logs kept (LOTA_KEEP_CLUSTER_LOGS=1) in ${cp.logsDir}`);
   };
 }

@@ -6,6 +6,7 @@ import type { ImageMapping } from './images.ts';
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
 export const TRAINER_IMAGE = 'ghcr.io/lota-operator/lota-trainer';
+export const FLAKY_TRAINER_IMAGE = 'lota-e2e/flaky-trainer';
 
 export function defaultImages(): ImageMapping[] {
   const trainer: Omit<ImageMapping, 'match'> = {
@@ -21,8 +22,15 @@ export function defaultImages(): ImageMapping[] {
       TMPDIR: '{path:/tmp}',
     },
   };
+  const cli = trainer.programs?.['lota-trainer'] ?? [];
   return [
     { match: TRAINER_IMAGE, ...trainer },
+    // A test image: fails each phase's first attempt with exit 20 (transient), then runs the real trainer.
+    {
+      match: FLAKY_TRAINER_IMAGE,
+      ...trainer,
+      programs: { 'lota-trainer': ['sh', `${repoRoot}e2e/fixtures/flaky-trainer.sh`, ...cli] },
+    },
     { match: 'lota-trainer', ...trainer },
     { match: 'busybox', host: true },
     { match: 'alpine', host: true },

@@ -30,7 +30,7 @@ export interface LocalNodeOptions {
   /** Where a PersistentVolumeClaim without a hostPath/local PV is found: <pvcRoot>/<claim>. */
   pvcRoot: string;
   images: ImageMapping[];
-  /** Node capacity; defaults: 8 CPUs, 32Gi memory, 110 pods, 4 nvidia.com/gpu. */
+  /** Node capacity; defaults: 32 CPUs, 128Gi memory, 110 pods, 4 nvidia.com/gpu. */
   capacity?: Record<string, string>;
   labels?: Record<string, string>;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
@@ -55,7 +55,7 @@ export async function startLocalNode(opts: LocalNodeOptions): Promise<LocalNode>
   kc.loadFromFile(opts.kubeconfigPath);
   const core = kc.makeApiClient(CoreV1Api);
   const coordination = kc.makeApiClient(CoordinationV1Api);
-  const capacity = { cpu: '8', memory: '32Gi', pods: '110', 'nvidia.com/gpu': '4', ...opts.capacity };
+  const capacity = { cpu: '32', memory: '128Gi', pods: '110', 'nvidia.com/gpu': '4', ...opts.capacity };
   const pool = new IpPool();
   mkdirSync(join(opts.logsDir, 'pods'), { recursive: true });
   mkdirSync(opts.workDir, { recursive: true });

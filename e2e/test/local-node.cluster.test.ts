@@ -98,7 +98,9 @@ describe('the local node', () => {
       'echo "$GREETING at $POD_IP" > /work/out.txt && touch /scratch/tmp && echo "done $POD_IP" > $TERMINATION',
       { container: { resources: { limits: { 'nvidia.com/gpu': '1' } } } },
     );
-    expect(await waitFor('job ok finished', () => jobCondition('ok'), { timeoutMs: 90_000 })).toBe('Complete/CompletionsReached');
+    expect(await waitFor('job ok finished', () => jobCondition('ok'), { timeoutMs: 90_000 })).toBe(
+      'Complete/CompletionsReached',
+    );
     const pod = await podOf('ok');
     expect(pod?.spec.nodeName).toBe(nodeName);
     expect(pod?.status.phase).toBe('Succeeded');
