@@ -29,7 +29,6 @@ LABEL org.opencontainers.image.title="lota-operator" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.vendor="LoTA operator authors" \
-      org.opencontainers.image.documentation="docs/install.md" \
       org.opencontainers.image.base.name="docker.io/library/node:${NODE_VERSION}-trixie-slim"
 
 # The operator never installs packages at run time: drop npm, npx, corepack and yarn from the image.

@@ -28,7 +28,15 @@ function files(dir: string): string[] {
 
 describe('Dockerfile', () => {
   it('passes hadolint with every rule and the OCI labels required', async () => {
-    const labels = ['title:text', 'description:text', 'version:semver', 'revision:text', 'licenses:spdx'];
+    const labels = [
+      'title:text',
+      'description:text',
+      'version:text',
+      'revision:text',
+      'licenses:spdx',
+      'vendor:text',
+      'base.name:text',
+    ];
     const args = [
       '--failure-threshold',
       'style',

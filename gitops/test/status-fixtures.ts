@@ -15,7 +15,11 @@ export interface Fixture {
   name: string;
   /** Argo CD health the object must get. */
   argo: 'Healthy' | 'Progressing' | 'Degraded' | 'Suspended';
-  /** kstatus result it must get (Flux's health checks, Helm 4's --wait). */
+  /**
+   * kstatus result it must get (Flux's health checks, Helm 4's --wait). Two follow kstatus's own rules rather than
+   * our wish: an object without status is Current (kstatus cannot know a controller will write one), and a
+   * suspended one is InProgress (no Reconciling/Stalled verdict, so kstatus falls back to Ready=False).
+   */
   kstatus: 'Current' | 'InProgress' | 'Failed';
   object: Record<string, unknown>;
 }
@@ -76,7 +80,7 @@ export function adaptationFixtures(): Fixture[] {
   };
   const doneStatus = run(lota, [none, training, succeeded]);
   return [
-    { name: 'no status yet', argo: 'Progressing', kstatus: 'InProgress', object: resource(kind, 1, undefined) },
+    { name: 'no status yet', argo: 'Progressing', kstatus: 'Current', object: resource(kind, 1, undefined) },
     {
       name: 'Pending, waiting for the tickets of excludeTicketsOf',
       argo: 'Progressing',
@@ -208,7 +212,7 @@ export function adaptationFixtures(): Fixture[] {
     {
       name: 'Suspended after calibration',
       argo: 'Suspended',
-      kstatus: 'Current',
+      kstatus: 'InProgress',
       object: resource(
         kind,
         2,
@@ -230,7 +234,7 @@ export function mergeFixtures(): Fixture[] {
   const output = { uri: 'pvc://models/merged', bytes: 123456, sha256: 'b'.repeat(64) };
   const merging = { phases: { merge: { state: 'Running' as const } }, dependencies: ready };
   return [
-    { name: 'no status yet', argo: 'Progressing', kstatus: 'InProgress', object: resource(kind, 1, undefined) },
+    { name: 'no status yet', argo: 'Progressing', kstatus: 'Current', object: resource(kind, 1, undefined) },
     {
       name: 'WaitingForTickets',
       argo: 'Progressing',
@@ -306,7 +310,7 @@ export function mergeFixtures(): Fixture[] {
     {
       name: 'Suspended',
       argo: 'Suspended',
-      kstatus: 'Current',
+      kstatus: 'InProgress',
       object: resource(kind, 1, run(suspended, [{ phases: {}, dependencies: ready }])),
     },
   ];

@@ -12,6 +12,7 @@ import (
 
 	"github.com/fluxcd/cli-utils/pkg/kstatus/status"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 )
 
 type result struct {
@@ -25,8 +26,9 @@ func main() {
 	in.Buffer(make([]byte, 1<<20), 16<<20)
 	out := json.NewEncoder(os.Stdout)
 	for in.Scan() {
+		// apimachinery's decoder keeps integers as int64, as the API server's objects have them.
 		var obj map[string]interface{}
-		if err := json.Unmarshal(in.Bytes(), &obj); err != nil {
+		if err := utiljson.Unmarshal(in.Bytes(), &obj); err != nil {
 			fmt.Fprintf(os.Stderr, "kstatus: a line of stdin is not a JSON object: %v\n", err)
 			os.Exit(2)
 		}
