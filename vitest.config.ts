@@ -12,6 +12,8 @@ export default defineConfig({
             'operator/test/**/*.test.ts',
             'trainer-image/test/**/*.test.ts',
             'e2e/test/**/*.test.ts',
+            'charts/test/**/*.test.ts',
+            'gitops/test/**/*.test.ts',
           ],
           exclude: ['**/node_modules/**', '**/*.cluster.test.ts'],
           testTimeout: 120_000,
