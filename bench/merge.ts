@@ -1,8 +1,9 @@
 // Merge benchmark: 3 LoTA tickets (density 0.1 over the projection weights) merged into a seeded Llama-shaped base of
 // ~110M parameters, by our streaming merge and by MergeKit (PyPI mergekit, CPU, float32) on the same inputs, in one
 // run. MergeKit cannot read tickets, so it gets the dense models base + ticket_i; ours is timed on the tickets and on
-// those same dense models. Each merge runs in its own process; printed: wall time of the merge, the whole process
-// (imports included), peak RSS, and the ratios ours / MergeKit. Not a test.
+// those same dense models. Each merge runs in its own process; printed: wall and CPU time of the merge, CPU time of
+// the whole process (imports included), peak RSS, and the ratios ours / MergeKit. CPU time is the figure to trust on a
+// shared machine: wall time includes waiting for cores others use. Not a test.
 //   node bench/merge.ts [layers=12] [methods=sum,ties]
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -122,8 +123,11 @@ async function makeInputs(): Promise<void> {
 
 interface Measured {
   seconds: number[];
+  cpuSeconds: number[];
+  processCpuSeconds: number;
   maxRssBytes: number;
   processSeconds: number;
+  largestTensor?: number;
 }
 
 function runProcess(command: string, args: string[]): Measured {
@@ -163,8 +167,9 @@ function mergekit(label: string, method: string, density: number | undefined): M
 }
 
 const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+const s = (x: number | undefined) => `${(x as number).toFixed(2).padStart(7)} s`;
 const row = (name: string, m: Measured) =>
-  `${name.padEnd(28)} merge ${m.seconds[0]?.toFixed(2).padStart(7)} s   process ${m.processSeconds.toFixed(2).padStart(7)} s   peak RSS ${mb(m.maxRssBytes).padStart(9)}`;
+  `${name.padEnd(26)} merge wall ${s(m.seconds[0])} cpu ${s(m.cpuSeconds[0])} | process wall ${s(m.processSeconds)} cpu ${s(m.processCpuSeconds)} | peak RSS ${mb(m.maxRssBytes).padStart(9)}`;
 
 try {
   console.log(
@@ -204,11 +209,17 @@ try {
     console.log(row('ours, 3 tickets', a));
     console.log(row('ours, 3 dense models', b));
     console.log(row('MergeKit, 3 dense models', c));
-    const ratio = (x: number, y: number) => (x / y).toFixed(2);
+    const ratio = (x: number | undefined, y: number | undefined) => ((x as number) / (y as number)).toFixed(2);
+    const both = (f: (m: Measured) => number | undefined) => `tickets ${ratio(f(a), f(c))}, dense ${ratio(f(b), f(c))}`;
     console.log(
-      `ratios ours/MergeKit: merge time tickets ${ratio(a.seconds[0] as number, c.seconds[0] as number)}, dense ${ratio(b.seconds[0] as number, c.seconds[0] as number)}; ` +
-        `process time tickets ${ratio(a.processSeconds, c.processSeconds)}, dense ${ratio(b.processSeconds, c.processSeconds)}; ` +
-        `peak RSS tickets ${ratio(a.maxRssBytes, c.maxRssBytes)}, dense ${ratio(b.maxRssBytes, c.maxRssBytes)}`,
+      `ratios ours/MergeKit  merge cpu: ${both((m) => m.cpuSeconds[0])}; merge wall: ${both((m) => m.seconds[0])}`,
+    );
+    console.log(
+      `                      process cpu: ${both((m) => m.processCpuSeconds)}; peak RSS: ${both((m) => m.maxRssBytes)}`,
+    );
+    const bound = (9 * 3 + 21) * (a.largestTensor ?? 0);
+    console.log(
+      `stated working-set bound (9N + 21)·n bytes, N = 3, n = ${a.largestTensor} (largest tensor): ${mb(bound)}`,
     );
     // The outputs must agree, or the timings compare different work.
     const x = await Checkpoint.open(join(dir, `out-${method}-d`));

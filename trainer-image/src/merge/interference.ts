@@ -49,9 +49,16 @@ export function tensorInterference(
 ): TensorInterference {
   const k = claims.length;
   const claimedBy = claims.map((c) => (c ? countSet(c) : 0));
-  const intersections = claims.map((a, i) =>
-    claims.map((b, j) => (i === j ? (claimedBy[i] as number) : a && b ? overlapCount(a, b) : 0)),
-  );
+  const intersections = claims.map((_, i) => claims.map((_, j) => (i === j ? (claimedBy[i] as number) : 0)));
+  for (let i = 0; i < k; i++) {
+    for (let j = i + 1; j < k; j++) {
+      const a = claims[i];
+      const b = claims[j];
+      const both = a && b ? overlapCount(a, b) : 0;
+      (intersections[i] as number[])[j] = both;
+      (intersections[j] as number[])[i] = both;
+    }
+  }
 
   // Bitwise "at least one" and "at least two" over the packed masks, a byte at a time.
   const bytes = Math.ceil(entries / 8);
@@ -79,17 +86,25 @@ export function tensorInterference(
     if (positive && negative) signConflicts++;
   });
 
+  // Σ|δ| over the claimed entries only (δ is zero elsewhere), a mask byte at a time.
   const l1 = deltas.map(() => 0);
   const survivingL1 = deltas.map(() => 0);
   for (const [i, delta] of deltas.entries()) {
-    if (!delta) continue;
+    const claim = claims[i];
+    if (!delta || !claim) continue;
     const kept = contributed[i];
     let sum = 0;
     let surviving = 0;
-    for (let j = 0; j < delta.length; j++) {
-      const x = Math.abs(delta[j] as number);
-      sum += x;
-      if (!kept || kept[j]) surviving += x;
+    for (let b = 0; b < bytes; b++) {
+      let byte = claim.bits[b] as number;
+      while (byte !== 0) {
+        const low = byte & -byte;
+        const j = (b << 3) + 31 - Math.clz32(low);
+        byte ^= low;
+        const x = Math.abs(delta[j] as number);
+        sum += x;
+        if (!kept || kept[j]) surviving += x;
+      }
     }
     l1[i] = sum;
     survivingL1[i] = surviving;

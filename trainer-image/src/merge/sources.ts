@@ -6,7 +6,7 @@ import { Checkpoint } from '../io/checkpoint.ts';
 import { InvalidArtifactError } from '../io/errors.ts';
 import { SafetensorsReader } from '../io/safetensors.ts';
 import { BaseModelMismatchError } from '../lota/errors.ts';
-import { countSet, forEachSet, maskFromBits, maskWhere, type PackedMask } from '../lota/mask.ts';
+import { countSet, emptyMask, maskFromBits, type PackedMask } from '../lota/mask.ts';
 import { TICKET_FORMAT, TICKET_FORMAT_VERSION } from '../lota/ticket.ts';
 
 export interface TaskVector {
@@ -102,10 +102,16 @@ export class TicketSource implements TaskVectorSource {
     if (packed.length !== countSet(claimed))
       throw fail(`has ${packed.length} values for ${countSet(claimed)} mask entries`);
     const values = new Float32Array(base.length);
+    const bits = claimed.bits;
     let j = 0;
-    forEachSet(claimed, (i) => {
-      values[i] = packed[j++] as number;
-    });
+    for (let b = 0; b < bits.length; b++) {
+      let byte = bits[b] as number;
+      while (byte !== 0) {
+        const low = byte & -byte;
+        values[(b << 3) + 31 - Math.clz32(low)] = packed[j++] as number;
+        byte ^= low;
+      }
+    }
     for (const x of packed) if (!Number.isFinite(x)) throw fail('holds a NaN or infinite delta');
     return { values, claimed };
   }
@@ -198,8 +204,14 @@ export class DenseModelSource implements TaskVectorSource {
   async delta(name: string, base: Float32Array): Promise<TaskVector | undefined> {
     // readFloat32 returns a fresh array of this tensor alone, so δ is formed in place.
     const values = await this.checkpoint.readFloat32(name);
-    for (let i = 0; i < values.length; i++) values[i] = (values[i] as number) - (base[i] as number);
-    return { values, claimed: maskWhere(values, (x) => x !== 0) };
+    const claimed = emptyMask(values.length);
+    const bits = claimed.bits;
+    for (let i = 0; i < values.length; i++) {
+      const x = (values[i] as number) - (base[i] as number);
+      values[i] = x;
+      if (x !== 0) bits[i >> 3] = (bits[i >> 3] as number) | (1 << (i & 7));
+    }
+    return { values, claimed };
   }
 
   close(): Promise<void> {
