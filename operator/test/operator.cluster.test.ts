@@ -3,11 +3,12 @@
 // The operator runs in-process here (its reflectors, leader election and status writes all talk to the real API
 // server); e2e/ runs it as a process.
 
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
 import { writeTask, writeTinyBaseModel } from '../../e2e/fixtures/tiny-base.ts';
 import { cluster, createNamespace } from '../../e2e/harness/cluster.ts';
 import { TRAINER_IMAGE_REF } from '../../e2e/harness/operator.ts';
@@ -66,6 +67,61 @@ const adaptation = (name: string, spec: Record<string, unknown>) => ({
   },
 });
 
+/**
+ * Credentials of a ServiceAccount bound to exactly the rules of operator/deploy/rbac.yaml (the Lease Role in the test
+ * namespace), so these tests also prove that the documented RBAC is enough.
+ */
+async function restrictedKubeConfig(): Promise<KubeConfig> {
+  const docs = parseAllDocuments(await readFile(new URL('../deploy/rbac.yaml', import.meta.url), 'utf8')).map((d) =>
+    d.toJS(),
+  );
+  const rulesOf = (kind: string) => docs.find((d) => d.kind === kind)?.rules;
+  const subject = [{ kind: 'ServiceAccount', name: 'lota-operator', namespace: ns }];
+  const items = [
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'lota-operator', namespace: ns } },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRole',
+      metadata: { name: `lota-operator-${ns}` },
+      rules: rulesOf('ClusterRole'),
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name: `lota-operator-${ns}` },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: `lota-operator-${ns}` },
+      subjects: subject,
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: { name: 'leader', namespace: ns },
+      rules: rulesOf('Role'),
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: 'leader', namespace: ns },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'leader' },
+      subjects: subject,
+    },
+  ];
+  await kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items }) });
+  const token = (await kubectl(['create', 'token', 'lota-operator', '-n', ns, '--duration=2h'])).trim();
+  const admin = new KubeConfig();
+  admin.loadFromFile(kubeconfigPath);
+  const server = admin.getCurrentCluster();
+  if (!server) throw new Error('kubeconfig without a cluster');
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ ...server, name: 'test' }],
+    users: [{ name: 'lota-operator', token }],
+    contexts: [{ name: 'operator', cluster: 'test', user: 'lota-operator' }],
+    currentContext: 'operator',
+  });
+  return kc;
+}
+
 beforeAll(async () => {
   ns = await createNamespace(kubectl, 'operator');
   const models = await createLocalClaim(kubectl, { namespace: ns, claim: 'models', pvcRoot });
@@ -76,8 +132,6 @@ beforeAll(async () => {
   await mkdir(join(data, 'bad'), { recursive: true });
   await writeFile(join(data, 'bad', 'broken.jsonl'), 'this is not JSON\n');
 
-  const kc = new KubeConfig();
-  kc.loadFromFile(kubeconfigPath);
   const config = parseConfig(
     [
       `--namespaces=${ns}`,
@@ -89,13 +143,14 @@ beforeAll(async () => {
     ],
     {},
   );
-  operator = await startOperator(config, kc, log, { resyncMs: 2000, defaultMetrics: false });
+  operator = await startOperator(config, await restrictedKubeConfig(), log, { resyncMs: 2000, defaultMetrics: false });
   await waitFor('operator caches synced', async () => operator.informers.hasSynced());
 });
 
 afterAll(async () => {
   await operator?.stop();
   await kubectl(['delete', 'namespace', ns, '--wait=false']);
+  await kubectl(['delete', 'clusterrole,clusterrolebinding', `lota-operator-${ns}`, '--ignore-not-found']);
 });
 
 describe('LotaAdaptation on a real cluster', () => {
@@ -252,6 +307,27 @@ describe('LotaAdaptation on a real cluster', () => {
       return ((o.status?.attempts as { calibrate?: number })?.calibrate ?? 0) >= 2 ? o : undefined;
     });
     expect(retried.status?.phase).toBe('Calibrating');
+
+    // An eviction is a disruption (DisruptionTarget): the Job retries without counting it against backoffLimit.
+    const running = await waitFor('a running pod again', async () => {
+      const pods = JSON.parse(await kubectl(['get', 'pods', '-n', ns, '-l', 'job-name=long-calibrate', '-o', 'json']))
+        .items as Obj[];
+      return pods.find((p) => p.status?.phase === 'Running');
+    });
+    const eviction = {
+      apiVersion: 'policy/v1',
+      kind: 'Eviction',
+      metadata: { name: running.metadata.name, namespace: ns },
+    };
+    await kubectl(['create', '--raw', `/api/v1/namespaces/${ns}/pods/${running.metadata.name}/eviction`, '-f', '-'], {
+      input: JSON.stringify(eviction),
+    });
+    await waitFor('a pod after the eviction', async () => {
+      const pods = JSON.parse(await kubectl(['get', 'pods', '-n', ns, '-l', 'job-name=long-calibrate', '-o', 'json']))
+        .items as Obj[];
+      return pods.some((p) => p.metadata.name !== running.metadata.name && p.status?.phase === 'Running');
+    });
+    expect((await get('job', 'long-calibrate')).status).toMatchObject({ failed: 1 });
 
     await kubectl(['patch', 'lotaadaptation', 'long', '-n', ns, '--type=merge', '-p', '{"spec":{"suspend":true}}']);
     const suspended = await phaseOf('lotaadaptation', 'long', ['Suspended']);
