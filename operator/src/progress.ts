@@ -15,8 +15,11 @@ export interface ProgressPollerOptions {
   fetch?: typeof fetch;
 }
 
+/** A reading, with when it was taken (status.progress.updateTime). */
+export type ProgressReading = Progress & { updateTime: string };
+
 interface Entry {
-  progress?: Progress;
+  progress?: ProgressReading;
   fetchedAt: number;
   inFlight: boolean;
 }
@@ -40,7 +43,7 @@ export class ProgressPoller {
   }
 
   /** The latest reading of the pod `podUid` at `podIp`; starts a new read if the last one is older than the interval. */
-  latest(podUid: string, podIp: string | undefined, key: string): Progress | undefined {
+  latest(podUid: string, podIp: string | undefined, key: string): ProgressReading | undefined {
     let entry = this.entries.get(podUid);
     if (!entry) {
       entry = { fetchedAt: Number.NEGATIVE_INFINITY, inFlight: false };
@@ -67,7 +70,7 @@ export class ProgressPoller {
       const body = (await res.json()) as Progress;
       if (typeof body.step !== 'number' || typeof body.totalSteps !== 'number')
         throw new Error('not a progress object');
-      entry.progress = body;
+      entry.progress = { ...body, updateTime: `${new Date().toISOString().slice(0, 19)}Z` };
       this.opts.onOutcome?.('ok');
       this.opts.onUpdate?.(key);
     } catch {
