@@ -5,10 +5,14 @@
 
 import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
-import { parseConfig } from './config.ts';
+import { parseConfig, USAGE } from './config.ts';
 import { startOperator } from './operator.ts';
 
 async function main(): Promise<number> {
+  if (process.argv.includes('--help')) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
   let config: ReturnType<typeof parseConfig>;
   try {
     config = parseConfig(process.argv.slice(2), process.env);
@@ -18,8 +22,16 @@ async function main(): Promise<number> {
   }
   const log = pino({ level: config.logLevel, base: { component: 'lota-operator' } });
   const kubeConfig = new KubeConfig();
-  if (config.kubeconfig) kubeConfig.loadFromFile(config.kubeconfig);
-  else kubeConfig.loadFromDefault();
+  try {
+    if (config.kubeconfig) kubeConfig.loadFromFile(config.kubeconfig);
+    else kubeConfig.loadFromDefault();
+    if (!kubeConfig.getCurrentCluster()) throw new Error('it names no current cluster');
+  } catch (error) {
+    process.stderr.write(
+      `lota-operator: cannot load kubeconfig ${config.kubeconfig ?? '(default)'}: ${(error as Error).message}\n`,
+    );
+    return 2;
+  }
 
   const operator = await startOperator(config, kubeConfig, log);
   log.info(
