@@ -22,6 +22,8 @@ const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 export const FAILED_MARKER = 'TESTS-FAILED';
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const external = process.env.LOTA_E2E_KUBECONFIG;
+  if (external) return useExternalCluster(project, external);
   const started = Date.now();
   const cp = await startControlPlane({ node: true });
   try {
@@ -49,4 +51,25 @@ export default async function setup(project: TestProject): Promise<() => Promise
     if (failed) console.log(`[cluster] a test failed: control-plane logs kept in ${cp.logsDir}`);
     else if (keep) console.log(`[cluster] logs kept (LOTA_KEEP_CLUSTER_LOGS=1) in ${cp.logsDir}`);
   };
+}
+
+/**
+ * LOTA_E2E_KUBECONFIG: run against a cluster someone else made (e2e/kind/run.sh), with the CRDs and operator that
+ * were installed there. No local node: the cluster's own nodes run the real images; PersistentVolumes are hostPath
+ * directories under LOTA_E2E_PVC_ROOT, shared with the node(s).
+ */
+async function useExternalCluster(project: TestProject, kubeconfig: string): Promise<() => Promise<void>> {
+  const { mkdtemp } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const pvcRoot = process.env.LOTA_E2E_PVC_ROOT;
+  if (!pvcRoot) throw new Error('LOTA_E2E_KUBECONFIG is set but LOTA_E2E_PVC_ROOT (the hostPath volume root) is not');
+  const logsDir = await mkdtemp(join(tmpdir(), 'lota-e2e-logs-'));
+  project.provide('kubeconfig', kubeconfig);
+  project.provide('kubectlPath', process.env.LOTA_E2E_KUBECTL ?? 'kubectl');
+  project.provide('clusterLogsDir', logsDir);
+  project.provide('pvcRoot', pvcRoot);
+  project.provide('nodeName', '');
+  process.env.KUBECONFIG = kubeconfig;
+  console.log(`[cluster] using the external cluster of ${kubeconfig}; logs in ${logsDir}`);
+  return async () => {};
 }

@@ -20,18 +20,23 @@ export interface RunningOperator {
 
 let started = 0;
 
-export async function startOperator(opts: {
+export interface OperatorOptions {
   kubeconfigPath: string;
   logsDir: string;
   namespaces: string[];
   extraArgs?: string[];
-}): Promise<RunningOperator> {
+}
+
+export async function startOperator(opts: OperatorOptions): Promise<RunningOperator> {
+  if (process.env.LOTA_E2E_OPERATOR === 'in-cluster') return inClusterOperator(opts);
   const [metricsPort, healthPort] = [await freePort(), await freePort()];
   const component = startComponent(
     `operator-${++started}`,
     join(repoRoot, 'node_modules/.bin/node'),
     [
-      join(repoRoot, 'operator/src/main.ts'),
+      // LOTA_E2E_OPERATOR_ENTRY runs another build of the operator against the same suite (e.g. a deliberately
+      // broken copy, to see the suite catch it).
+      process.env.LOTA_E2E_OPERATOR_ENTRY ?? join(repoRoot, 'operator/src/main.ts'),
       `--kubeconfig=${opts.kubeconfigPath}`,
       `--namespaces=${opts.namespaces.join(',')}`,
       `--trainer-image=${TRAINER_IMAGE_REF}`,
@@ -57,6 +62,44 @@ export async function startOperator(opts: {
     kill: async () => {
       component.process.kill('SIGKILL');
       await component.exited;
+    },
+  };
+}
+
+/**
+ * LOTA_E2E_OPERATOR=in-cluster (e2e/kind/run.sh): the operator is the Helm release's Deployment in lota-system.
+ * "Starting" waits for its rollout and port-forwards its metrics port; kill() force-deletes its pod (grace 0, as a
+ * node crash would), stop() ends the port-forward only.
+ */
+async function inClusterOperator(opts: OperatorOptions): Promise<RunningOperator> {
+  const { makeKubectl } = await import('./kubectl.ts');
+  const kubectl = makeKubectl(process.env.LOTA_E2E_KUBECTL ?? 'kubectl', opts.kubeconfigPath);
+  const ns = process.env.LOTA_E2E_OPERATOR_NAMESPACE ?? 'lota-system';
+  const selector = 'app.kubernetes.io/name=lota-operator';
+  const deployment = (await kubectl(['get', 'deploy', '-n', ns, '-l', selector, '-o', 'name'])).trim().split('\n')[0];
+  if (!deployment) throw new Error(`no operator Deployment (${selector}) in namespace ${ns}`);
+  await kubectl(['rollout', 'status', '-n', ns, deployment, '--timeout=180s'], { timeoutMs: 200_000 });
+  const metricsPort = await freePort();
+  const forward = startComponent(
+    `operator-port-forward-${++started}`,
+    process.env.LOTA_E2E_KUBECTL ?? 'kubectl',
+    ['--kubeconfig', opts.kubeconfigPath, 'port-forward', '-n', ns, deployment, `${metricsPort}:metrics`],
+    { logsDir: opts.logsDir },
+  );
+  const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
+  await waitUntil('operator metrics through port-forward', async () => (await fetch(metricsUrl)).ok, {
+    timeoutMs: 60_000,
+    component: forward,
+  });
+  return {
+    metricsUrl,
+    healthUrl: '',
+    logFile: forward.logFile,
+    component: forward,
+    stop: () => forward.stop(),
+    kill: async () => {
+      await forward.stop();
+      await kubectl(['delete', 'pod', '-n', ns, '-l', selector, '--force', '--grace-period=0']);
     },
   };
 }

@@ -1,7 +1,7 @@
 // PersistentVolumeClaims for tests: a PersistentVolume whose hostPath is a local directory, pre-bound to a claim of
 // the same name; the real PV controller binds them, the scheduler sees a bound claim, the local node mounts the
 // directory. Returns the local directory (what a test inspects for artifacts).
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Kubectl } from './kubectl.ts';
 import { waitFor } from './wait.ts';
@@ -12,6 +12,8 @@ export async function createLocalClaim(
 ): Promise<string> {
   const dir = join(opts.pvcRoot, opts.namespace, opts.claim);
   mkdirSync(dir, { recursive: true });
+  // Pods run as non-root users on real nodes (the trainer as 65532): the volume must be writable for them.
+  chmodSync(dir, 0o777);
   const pvName = `${opts.namespace}-${opts.claim}`;
   const size = opts.size ?? '1Gi';
   const manifests = [

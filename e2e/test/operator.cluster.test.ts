@@ -4,9 +4,11 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
 import { loadPretrained } from '../../trainer-image/src/model/pretrained.ts';
-import { writeTask, writeTinyBaseModel } from '../fixtures/tiny-base.ts';
+import { writeArithmeticChat, writeTask, writeTinyBaseModel } from '../fixtures/tiny-base.ts';
 import { cluster, createNamespace } from '../harness/cluster.ts';
 import { type RunningOperator, startOperator } from '../harness/operator.ts';
 import { prometheusBinary, startPrometheus } from '../harness/prometheus.ts';
@@ -26,6 +28,8 @@ beforeAll(async () => {
   await writeTinyBaseModel(join(models, 'base'));
   await writeTask(join(datasets, 'task-a/train.jsonl'), 'a');
   await writeTask(join(datasets, 'task-b/train.jsonl'), 'b');
+  await writeArithmeticChat(join(datasets, 'gsm8k/train.jsonl'));
+  await writeArithmeticChat(join(datasets, 'gsm8k/test.jsonl'), 8, 1);
   operator = await startOperator({ kubeconfigPath, logsDir, namespaces: [ns] });
 });
 afterAll(async () => {
@@ -51,6 +55,34 @@ function adaptationSpec(name: string, overrides: Spec = {}): Spec {
     output: { uri: `pvc://models/runs/${name}` },
     ...overrides,
   };
+}
+
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+
+/**
+ * An examples/ file as written, shrunk to what a tiny model on two cores trains in seconds: a few calibration and
+ * training steps, short sequences, no resource requests. Everything else (names, URIs, methods, references) stays.
+ */
+function shrunkExample(file: string): Record<string, unknown>[] {
+  const docs = parseAllDocuments(readFileSync(join(repoRoot, 'examples', file), 'utf8')).map((d) => d.toJSON());
+  return docs.map((doc) => {
+    const spec = doc.spec;
+    doc.metadata.namespace = ns;
+    if (doc.kind === 'LotaAdaptation') {
+      if (spec.lota?.calibration) spec.lota.calibration = { steps: 2 };
+      const { epochs: _e, maxSteps: _m, warmupSteps: _w, batchSize: _b, ...training } = spec.training ?? {};
+      spec.training = { ...training, maxSteps: 3, batchSize: 4 };
+      spec.dataset = { ...spec.dataset, maxSeqLength: 64, maxPromptLength: 16 };
+    }
+    delete spec.resources;
+    return doc;
+  });
+}
+
+async function applyExample(file: string): Promise<string[]> {
+  const docs = shrunkExample(file);
+  await kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: docs }) });
+  return docs.map((d) => `${String(d.kind).toLowerCase()}/${(d.metadata as { name: string }).name}`);
 }
 
 async function apply(kind: 'LotaAdaptation' | 'TicketMerge', name: string, spec: Spec): Promise<void> {
@@ -98,32 +130,34 @@ describe('the operator, end to end', () => {
     expect(out).toMatch(/sparsity/);
   });
 
-  it('runs calibrate then train as Jobs of the real trainer and reports Succeeded with the ticket on disk', async () => {
-    await apply('LotaAdaptation', 'single', adaptationSpec('single'));
-    await waitSucceeded('lotaadaptation/single');
-    const obj = await get('lotaadaptation/single');
+  it('examples/lota-adaptation.yaml: calibrate then train Jobs of the real trainer → Succeeded, ticket on disk', async () => {
+    expect(await applyExample('lota-adaptation.yaml')).toEqual(['lotaadaptation/gsm8k-lota']);
+    await waitSucceeded('lotaadaptation/gsm8k-lota');
+    const obj = await get('lotaadaptation/gsm8k-lota');
     expect(obj.status?.phase).toBe('Succeeded');
     const jobs = await jobsOwnedBy(obj.metadata.uid);
-    expect(jobs.map((j) => j.metadata.name).sort()).toEqual(['single-calibrate', 'single-train']);
+    expect(jobs.map((j) => j.metadata.name).sort()).toEqual(['gsm8k-lota-calibrate', 'gsm8k-lota-train']);
     for (const job of jobs) expect(job.status?.succeeded).toBe(1);
-    const out = join(models, 'runs/single');
+    const out = join(models, 'runs/gsm8k-lota');
     expect(statSync(join(out, 'ticket.safetensors')).size).toBeGreaterThan(0);
     expect(existsSync(join(out, 'mask.safetensors'))).toBe(true);
     expect(JSON.parse(readFileSync(join(out, 'phases/train.json'), 'utf8'))).toMatchObject({ outcome: 'Succeeded' });
   });
 
   it('deleting the adaptation collects its Jobs and Pods (garbage collector, ownerReferences)', async () => {
-    const uid = (await get('lotaadaptation/single')).metadata.uid;
-    await kubectl(['delete', 'lotaadaptation', 'single', '-n', ns, '--wait=true', '--timeout=60s']);
-    await waitFor('jobs of single collected', async () => (await jobsOwnedBy(uid)).length === 0, { timeoutMs: 60_000 });
-    await waitFor('pods of single collected', async () => {
+    const uid = (await get('lotaadaptation/gsm8k-lota')).metadata.uid;
+    await kubectl(['delete', 'lotaadaptation', 'gsm8k-lota', '-n', ns, '--wait=true', '--timeout=60s']);
+    await waitFor('jobs of gsm8k-lota collected', async () => (await jobsOwnedBy(uid)).length === 0, {
+      timeoutMs: 60_000,
+    });
+    await waitFor('pods of gsm8k-lota collected', async () => {
       const pods = await kubectl([
         'get',
         'pods',
         '-n',
         ns,
         '-l',
-        'job-name in (single-calibrate,single-train)',
+        'job-name in (gsm8k-lota-calibrate,gsm8k-lota-train)',
         '-o',
         'name',
       ]);
@@ -131,38 +165,25 @@ describe('the operator, end to end', () => {
     });
   });
 
-  it('runs a LoTTO chain: b waits for a (WaitingForTickets), then both succeed; a TicketMerge of both succeeds', async () => {
-    await apply(
-      'LotaAdaptation',
-      'chain-b',
-      adaptationSpec('chain-b', {
-        dataset: {
-          uri: 'pvc://datasets/task-b/train.jsonl',
-          format: 'prompt-completion',
-          maxSeqLength: 64,
-          maxPromptLength: 16,
-        },
-        lota: { sparsity: 0.9, calibration: { steps: 2 }, excludeTicketsOf: ['chain-a'] },
-      }),
-    );
-    await apply('TicketMerge', 'chain-ab', {
-      baseModel: { uri: 'pvc://models/base' },
-      tickets: [{ adaptationRef: { name: 'chain-a' } }, { adaptationRef: { name: 'chain-b' } }],
-      method: 'sum',
-      output: { uri: 'pvc://models/runs/chain-ab', kind: 'model' },
-    });
-    const waiting = await waitFor('chain-b waiting for chain-a', async () => {
-      const c = condition(await get('lotaadaptation/chain-b'), 'Ready');
+  it('examples/lotto-chain.yaml + ticket-merge.yaml: b waits for a (WaitingForTickets), both succeed, the merge loads', async () => {
+    // The merge and the dependant first: both must wait for what they reference.
+    await applyExample('ticket-merge.yaml');
+    const chain = shrunkExample('lotto-chain.yaml');
+    const [first, second] = chain as [Record<string, unknown>, Record<string, unknown>];
+    await kubectl(['apply', '-f', '-'], { input: JSON.stringify(second) });
+    const waiting = await waitFor('instruct-b waiting for instruct-a', async () => {
+      const c = condition(await get('lotaadaptation/instruct-b'), 'Ready');
       return c?.reason === 'WaitingForTickets' ? c : undefined;
     });
     expect(waiting.status).toBe('False');
-    await apply('LotaAdaptation', 'chain-a', adaptationSpec('chain-a'));
-    await waitSucceeded('lotaadaptation/chain-a');
-    await waitSucceeded('lotaadaptation/chain-b');
-    await waitSucceeded('ticketmerge/chain-ab');
-    const merged = await loadPretrained(join(models, 'runs/chain-ab/model'));
+    expect((await get('lotaadaptation/instruct-b')).status?.phase).toBe('Pending');
+    await kubectl(['apply', '-f', '-'], { input: JSON.stringify(first) });
+    await waitSucceeded('lotaadaptation/instruct-a');
+    await waitSucceeded('lotaadaptation/instruct-b');
+    await waitSucceeded('ticketmerge/instruct-ab');
+    const merged = await loadPretrained(join(models, 'runs/instruct-ab/model'));
     expect(merged.params.size).toBeGreaterThan(0);
-    const merge = await get('ticketmerge/chain-ab');
+    const merge = await get('ticketmerge/instruct-ab');
     expect(merge.status?.phase).toBe('Succeeded');
   });
 
@@ -197,7 +218,7 @@ describe('the operator, end to end', () => {
         method: 'full',
         lota: undefined,
         trainer: {
-          image: FLAKY_TRAINER_IMAGE,
+          image: process.env.LOTA_E2E_FLAKY_IMAGE ?? FLAKY_TRAINER_IMAGE,
           env: [{ name: 'FLAKY_MARKER_DIR', value: '/mnt/pvc/models/flaky-markers' }],
         },
       }),
