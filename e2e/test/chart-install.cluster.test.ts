@@ -2,7 +2,7 @@
 // server stored them (Deployment, ServiceAccount, Roles, Service), and then the operator run exactly as the chart
 // configures it — the Deployment's args and env, the chart's ServiceAccount token and so only the chart's RBAC —
 // reconciling examples/lota-adaptation.yaml (shrunk to a tiny model) through its trainer Jobs on the test node to
-// Succeeded, with status and Events.
+// Succeeded, with status and Events; the Argo CD health check and kstatus judge the live object along the way.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
+import { healthScript, runArgoHealth, runHealth, runKstatus } from '../../gitops/test/lua.ts';
 import { tool } from '../../scripts/toolchain.ts';
 import { writeArithmeticChat, writeTinyBaseModel } from '../fixtures/tiny-base.ts';
 import { cluster, createNamespace } from '../harness/cluster.ts';
@@ -202,6 +203,19 @@ describe('helm install of charts/lota-operator', () => {
     );
     expect(job.metadata.name).toBe(`${name}-calibrate`);
 
+    // The GitOps health judges on the live object, as the API server serves it: mid-run, then finished.
+    const judge = (obj: unknown) => ({
+      lua: runHealth(tool('LOTA_LUA'), healthScript('LotaAdaptation'), obj).status,
+      argo: runArgoHealth(healthScript('LotaAdaptation'), [obj])[0]?.status,
+      kstatus: runKstatus([obj])[0],
+    });
+    const running = await waitFor(`a status of ${name} written by the operator`, async () => {
+      const obj = await getJson<{ status?: { phase?: string } }>(['get', 'lotaadaptation', name, '-n', workNs]);
+      return obj.status?.phase ? obj : undefined;
+    });
+    expect(['Calibrating', 'Training']).toContain(running.status?.phase);
+    expect(judge(running)).toEqual({ lua: 'Progressing', argo: 'Progressing', kstatus: 'InProgress' });
+
     await kubectl(['wait', '-n', workNs, '--for=condition=Succeeded', `lotaadaptation/${name}`, '--timeout=240s'], {
       timeoutMs: 270_000,
     }).catch(async (err) => {
@@ -216,6 +230,7 @@ describe('helm install of charts/lota-operator', () => {
     expect(done.status.observedGeneration).toBe(done.metadata.generation);
     expect(done.status.ticket?.uri).toBe('pvc://models/runs/gsm8k-lota/ticket.safetensors');
     expect(statSync(join(models, 'runs/gsm8k-lota/ticket.safetensors')).size).toBe(done.status.ticket?.bytes);
+    expect(judge(done)).toEqual({ lua: 'Healthy', argo: 'Healthy', kstatus: 'Current' });
 
     const events = await getJson<{ items: { regarding?: { name: string }; reason: string }[] }>([
       'get',
