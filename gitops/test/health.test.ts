@@ -1,24 +1,11 @@
 // The Argo CD health checks (gitops/argocd) and Flux's kstatus rules, on status objects made by the operator's own
 // status code for every phase of both kinds.
-import { execFileSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { tool } from '../../scripts/toolchain.ts';
-import { runHealth } from './lua.ts';
+import { healthScript, runArgoHealth, runHealth, runKstatus } from './lua.ts';
 import { adaptationFixtures, type Fixture, mergeFixtures } from './status-fixtures.ts';
 
-const script = (kind: string) => fileURLToPath(new URL(`../argocd/lota.dev/${kind}/health.lua`, import.meta.url));
-/** Runs the script in gopher-lua (gitops/tools/argohealth), the interpreter Argo CD embeds. */
-function runArgoHealth(path: string, objects: unknown[]): { status: string; message: string }[] {
-  const input = `${objects.map((obj) => JSON.stringify({ script: path, obj })).join('\n')}\n`;
-  const out = execFileSync(tool('LOTA_ARGOHEALTH'), { input, encoding: 'utf8' }).trim().split('\n');
-  return out.map((line) => {
-    const r = JSON.parse(line) as { status?: string; message?: string; error?: string };
-    if (r.error) throw new Error(`gopher-lua: ${r.error}`);
-    return { status: r.status ?? '', message: r.message ?? '' };
-  });
-}
-
+const script = healthScript;
 const phaseOf = (f: Fixture) => (f.object.status as { phase?: string } | undefined)?.phase;
 
 const kinds = [
@@ -68,12 +55,7 @@ describe.each(kinds)('Argo CD health of $kind', ({ kind, fixtures, phases }) => 
 
 describe('Flux / kstatus', () => {
   it.each(kinds)('computes the expected status for every phase of $kind', ({ fixtures }) => {
-    const input = `${fixtures.map((f) => JSON.stringify(f.object)).join('\n')}\n`;
-    const out = execFileSync(tool('LOTA_KSTATUS'), { input, encoding: 'utf8' }).trim().split('\n');
-    const got = out.map((line, i) => {
-      const r = JSON.parse(line) as { status: string; error?: string };
-      return { name: fixtures[i]?.name, status: r.error ?? r.status };
-    });
+    const got = runKstatus(fixtures.map((f) => f.object)).map((status, i) => ({ name: fixtures[i]?.name, status }));
     expect(got).toEqual(fixtures.map((f) => ({ name: f.name, status: f.kstatus })));
   });
 });

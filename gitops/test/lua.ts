@@ -1,9 +1,13 @@
-// Runs an Argo CD resource health script (Lua) the way Argo CD does: the resource is the global `obj`, and the
-// script returns a table {status, message}. Uses the Debian Lua interpreter (scripts/setup-helm.sh installs it).
+// Runs the GitOps health judges on resource objects: an Argo CD health script (Lua) the way Argo CD does — the
+// resource is the global `obj`, the script returns {status, message} — in Debian's Lua 5.4 and in gopher-lua
+// (Argo CD's own interpreter, gitops/tools/argohealth); and kstatus (Flux's library, gitops/tools/kstatus).
+// scripts/setup-helm.sh installs or builds all three.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { tool } from '../../scripts/toolchain.ts';
 
 export interface Health {
   status: string;
@@ -60,4 +64,30 @@ export function runHealth(lua: string, script: string, obj: unknown): Health {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The health script of a kind, e.g. `gitops/argocd/lota.dev/LotaAdaptation/health.lua`. */
+export function healthScript(kind: string): string {
+  return fileURLToPath(new URL(`../argocd/lota.dev/${kind}/health.lua`, import.meta.url));
+}
+
+/** Runs the script in gopher-lua (gitops/tools/argohealth), the interpreter Argo CD embeds; one result per object. */
+export function runArgoHealth(script: string, objects: unknown[]): Health[] {
+  const input = `${objects.map((obj) => JSON.stringify({ script, obj })).join('\n')}\n`;
+  const out = execFileSync(tool('LOTA_ARGOHEALTH'), { input, encoding: 'utf8' }).trim().split('\n');
+  return out.map((line) => {
+    const r = JSON.parse(line) as { status?: string; message?: string; error?: string };
+    if (r.error) throw new Error(`gopher-lua: ${r.error}`);
+    return { status: r.status ?? '', message: r.message ?? '' };
+  });
+}
+
+/** kstatus's verdict (InProgress, Current, Failed, ...) for each object, or the error it raised. */
+export function runKstatus(objects: unknown[]): string[] {
+  const input = `${objects.map((o) => JSON.stringify(o)).join('\n')}\n`;
+  const out = execFileSync(tool('LOTA_KSTATUS'), { input, encoding: 'utf8' }).trim().split('\n');
+  return out.map((line) => {
+    const r = JSON.parse(line) as { status: string; error?: string };
+    return r.error ?? r.status;
+  });
 }
