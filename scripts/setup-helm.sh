@@ -29,7 +29,8 @@ if [ ! -x "$tools/helm" ]; then
 fi
 if [ ! -x "$tools/kubeconform" ]; then
   echo "building kubeconform $KUBECONFORM_VERSION" >&2
-  GOBIN="$tools" go install -trimpath -ldflags "-s -w" "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION"
+  GOBIN="$tools" go install -trimpath -ldflags "-s -w -X main.version=$KUBECONFORM_VERSION" \
+    "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION"
 fi
 
 # gitops/tools (kstatus and argohealth): keyed by the hash of their sources, so a change rebuilds them.

@@ -41,6 +41,14 @@ const yamlFiles = (dir: string) =>
     .filter((f) => f.endsWith('.yaml'))
     .sort();
 
+describe('the pinned tools', () => {
+  it('are the versions scripts/setup-helm.sh pins', async () => {
+    expect((await helm(['version', '--short'])).stdout).toMatch(/^v4\.3\.1\b/);
+    const { stdout } = await run(tool('LOTA_KUBECONFORM'), ['-v']);
+    expect(stdout.trim()).toBe('v0.8.0');
+  });
+});
+
 describe('the chart', () => {
   let schemas: string;
   beforeAll(() => {
