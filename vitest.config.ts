@@ -14,6 +14,7 @@ export default defineConfig({
             'e2e/test/**/*.test.ts',
             'charts/test/**/*.test.ts',
             'gitops/test/**/*.test.ts',
+            'bench/science/test/**/*.test.ts',
           ],
           exclude: ['**/node_modules/**', '**/*.cluster.test.ts'],
           testTimeout: 120_000,
