@@ -23,6 +23,7 @@ import { calibrate } from '../lota/calibrate.ts';
 import { type PhaseContext, writeAtomic } from '../lota/context.ts';
 import { InvalidSpecError } from '../lota/errors.ts';
 import { trainFull } from '../lota/train-full.ts';
+import { trainLora } from '../lota/train-lora.ts';
 import { trainSparse } from '../lota/train-sparse.ts';
 import type { ProgressSink } from '../progress/sink.ts';
 import { classify } from './errors.ts';
@@ -190,7 +191,7 @@ async function execute(env: TrainerEnv, sink: ProgressSink) {
       return trainSparse(ctx);
     case 'full':
       return trainFull(ctx);
-    default:
-      throw new InvalidSpecError(`method ${ctx.spec.method} is not implemented by this trainer`);
+    case 'lora':
+      return trainLora(ctx);
   }
 }

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -5,6 +6,7 @@ import { type LotaAdaptationSpec, withAdaptationDefaults } from '@lota/api';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Checkpoint } from '../../src/io/checkpoint.ts';
+import { SafetensorsReader } from '../../src/io/safetensors.ts';
 import { applyTickets } from '../../src/lota/apply.ts';
 import { calibrate } from '../../src/lota/calibrate.ts';
 import type { PhaseContext } from '../../src/lota/context.ts';
@@ -13,6 +15,7 @@ import { disjoint } from '../../src/lota/mask.ts';
 import { readMaskFile } from '../../src/lota/mask-file.ts';
 import { readTicket } from '../../src/lota/ticket.ts';
 import { trainFull } from '../../src/lota/train-full.ts';
+import { trainLora } from '../../src/lota/train-lora.ts';
 import { trainSparse } from '../../src/lota/train-sparse.ts';
 import { taskFile, tinyModelDir } from './fixture-model.ts';
 
@@ -134,5 +137,48 @@ describe('LoTA phases on a tiny model', () => {
     expect(out.output?.bytes).toBeGreaterThan(0);
     const w = await weights(join(work, 'full', 'model'));
     expect(w.size).toBe((await weights(base)).size);
+  });
+
+  it('LoRA writes a PEFT adapter and the merged model W + (alpha/r)·B·A; other weights stay the base', async () => {
+    const ctx = await context('lora', {
+      method: 'lora',
+      lora: { rank: 2, alpha: 4, targets: ['*.q_proj.weight', '*.down_proj.weight'] },
+    });
+    const out = await trainLora(ctx);
+    expect(out.output?.uri).toBe(`file://${join(work, 'lora', 'model')}`);
+    const config = JSON.parse(readFileSync(join(work, 'lora', 'adapter', 'adapter_config.json'), 'utf8'));
+    expect(config).toMatchObject({ peft_type: 'LORA', r: 2, lora_alpha: 4, target_modules: ['q_proj', 'down_proj'] });
+    const adapter = await SafetensorsReader.open(join(work, 'lora', 'adapter', 'adapter_model.safetensors'));
+    expect(adapter.names()).toHaveLength(8);
+    const before = await weights(base);
+    const after = await weights(join(work, 'lora', 'model'));
+    const name = 'model.layers.1.self_attn.q_proj.weight';
+    const a = await adapter.readFloat32('base_model.model.model.layers.1.self_attn.q_proj.lora_A.weight');
+    const b = await adapter.readFloat32('base_model.model.model.layers.1.self_attn.q_proj.lora_B.weight');
+    await adapter.close();
+    const [outDim, inDim] = [16, 16];
+    const w = before.get(name) as Float32Array;
+    const merged = after.get(name) as Float32Array;
+    let changed = 0;
+    for (let o = 0; o < outDim; o++) {
+      for (let i = 0; i < inDim; i++) {
+        let ba = 0;
+        for (let r = 0; r < 2; r++) ba += (b[o * 2 + r] as number) * (a[r * inDim + i] as number);
+        const expected = (w[o * inDim + i] as number) + 2 * ba;
+        expect(Math.abs((merged[o * inDim + i] as number) - expected)).toBeLessThan(1e-6);
+        if (merged[o * inDim + i] !== w[o * inDim + i]) changed++;
+      }
+    }
+    expect(changed).toBeGreaterThan(0);
+    for (const n of ['model.embed_tokens.weight', 'model.layers.0.self_attn.k_proj.weight', 'model.norm.weight']) {
+      expect(Buffer.from((after.get(n) as Float32Array).buffer)).toEqual(
+        Buffer.from((before.get(n) as Float32Array).buffer),
+      );
+    }
+  });
+
+  it('refuses LoRA dropout it cannot apply, as an invalid spec', async () => {
+    const ctx = await context('lora-dropout', { method: 'lora', lora: { dropout: 0.1 } });
+    await expect(trainLora(ctx)).rejects.toThrow(/dropout/);
   });
 });
