@@ -350,6 +350,19 @@ export class Reconciler {
     }
   }
 
+  /** The longest time in its current phase per kind and phase (the lota_phase_age_seconds gauge). */
+  phaseAges(): { kind: string; phase: string; seconds: number }[] {
+    const now = performance.now();
+    const out = new Map<string, { kind: string; phase: string; seconds: number }>();
+    for (const [key, { phase, since }] of this.phaseSince) {
+      const kind = key.slice(0, key.indexOf('/'));
+      const k = `${kind}/${phase}`;
+      const seconds = (now - since) / 1000;
+      if ((out.get(k)?.seconds ?? -1) < seconds) out.set(k, { kind, phase, seconds });
+    }
+    return [...out.values()];
+  }
+
   /** Resources per kind and phase, from the caches (the lota_resources gauge). */
   resourceCounts(): { kind: string; phase: string; count: number }[] {
     const out = new Map<string, { kind: string; phase: string; count: number }>();

@@ -147,9 +147,24 @@ export class OperatorMetrics {
   });
 
   constructor(
-    opts: { resourceCounts?: () => { kind: string; phase: string; count: number }[]; defaults?: boolean } = {},
+    opts: {
+      resourceCounts?: () => { kind: string; phase: string; count: number }[];
+      phaseAges?: () => { kind: string; phase: string; seconds: number }[];
+      defaults?: boolean;
+    } = {},
   ) {
     const counts = opts.resourceCounts;
+    const ages = opts.phaseAges;
+    new Gauge({
+      name: 'lota_phase_age_seconds',
+      help: 'Longest time any resource of a kind has been in its current phase, as observed by this process (resets when it restarts)',
+      labelNames: ['kind', 'phase'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const a of ages?.() ?? []) this.set({ kind: a.kind, phase: a.phase }, a.seconds);
+      },
+    });
     new Gauge({
       name: 'lota_resources',
       help: 'LotaAdaptations and TicketMerges per kind and phase (from the cache, at scrape time)',

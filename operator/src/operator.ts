@@ -34,6 +34,7 @@ export async function startOperator(
   let reconciler: Reconciler | undefined;
   const metrics = new OperatorMetrics({
     resourceCounts: () => reconciler?.resourceCounts() ?? [],
+    phaseAges: () => reconciler?.phaseAges() ?? [],
     ...(opts.defaultMetrics !== undefined && { defaults: opts.defaultMetrics }),
   });
   let manager: Manager | undefined;

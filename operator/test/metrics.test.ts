@@ -11,6 +11,7 @@ describe('OperatorMetrics', () => {
         { kind: 'LotaAdaptation', phase: 'Training', count: 2 },
         { kind: 'TicketMerge', phase: 'Succeeded', count: 1 },
       ],
+      phaseAges: () => [{ kind: 'LotaAdaptation', phase: 'Training', seconds: 42 }],
     });
     const q = new WorkQueue({ metrics: metrics.queueMetrics('lotaadaptation') });
     metrics.registerQueue('lotaadaptation', q);
@@ -41,6 +42,7 @@ describe('OperatorMetrics', () => {
         'workqueue_longest_running_processor_seconds{name="lotaadaptation",controller="lotaadaptation"} 0',
         'lota_resources{kind="LotaAdaptation",phase="Training"} 2',
         'lota_resources{kind="TicketMerge",phase="Succeeded"} 1',
+        'lota_phase_age_seconds{kind="LotaAdaptation",phase="Training"} 42',
         '# TYPE lota_phase_duration_seconds histogram',
         '# TYPE lota_jobs_created_total counter',
         '# TYPE lota_ticket_bytes histogram',
