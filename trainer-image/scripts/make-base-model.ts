@@ -45,7 +45,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       out: { type: 'string', default: 'trainer-image/assets/base-model' },
-      steps: { type: 'string', default: '600' },
+      steps: { type: 'string', default: '1000' },
       seed: { type: 'string', default: '20240624' },
       backend: { type: 'string' },
     },
@@ -104,7 +104,7 @@ async function main(): Promise<void> {
   await savePretrained(values.out, config, params, { dtype: 'f16', tokenizerFrom: tokDir });
   const recipe = {
     script: 'trainer-image/scripts/make-base-model.ts',
-    command: `node trainer-image/scripts/make-base-model.ts --steps ${steps} --seed ${seed}`,
+    command: `node trainer-image/scripts/make-base-model.ts --steps ${steps} --seed ${seed} --out ${values.out}`,
     seed,
     parameters: parameterCount(config),
     corpus: {

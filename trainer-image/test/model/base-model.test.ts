@@ -33,12 +33,11 @@ describe('base model', () => {
     expect(parameterCount(model.config)).toBe(772_224);
   });
 
-  it('answers a pretraining-style chat prompt in the form it was pretrained on', () => {
+  it('answers a pretraining-style chat prompt', () => {
     const prompt = tokenizer.encode(tokenizer.applyChatTemplate(MESSAGES, true));
     const stop = [tokenizer.eosId as number, tokenizer.tokenId('<|im_end|>') as number];
     const out = greedyGenerate(model.params, model.config, prompt, { maxNewTokens: 16, stopIds: stop });
-    // A randomly initialised model emits byte noise; the pretrained one has learned the greeting's shape.
-    expect(tokenizer.decode(out)).toMatch(/^Hello, [A-Z][a-z]+!$/);
+    expect(tokenizer.decode(out)).toBe('Hello, Mia!');
   });
 
   it('tokenizer and model load in transformers with the same ids, chat rendering and logits', async () => {
