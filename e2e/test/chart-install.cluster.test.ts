@@ -94,6 +94,51 @@ afterAll(async () => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
+/**
+ * Starts the operator as the installed Deployment's pod would run: its args and env (downward API resolved, ports
+ * moved to free ones since this machine runs several operators), and a token of the chart's ServiceAccount, so the
+ * API server enforces exactly the chart's RBAC.
+ */
+async function startFromDeployment(tag: string): Promise<{ component: Component; env: Record<string, string> }> {
+  const d = await getJson<Deployment>(['get', 'deployment', fullname, '-n', systemNs]);
+  const c = d.spec.template.spec.containers[0];
+  if (!c) throw new Error('the Deployment has no container');
+  const fieldRefs: Record<string, string> = { 'metadata.namespace': systemNs, 'metadata.name': `${fullname}-${tag}` };
+  const env: Record<string, string> = {};
+  for (const e of c.env) env[e.name] = e.value ?? fieldRefs[e.valueFrom?.fieldRef?.fieldPath ?? ''] ?? '';
+  const [metricsPort, healthPort] = [await freePort(), await freePort()];
+  env.LOTA_METRICS_PORT = String(metricsPort);
+  env.LOTA_HEALTH_PORT = String(healthPort);
+
+  const token = (
+    await kubectl(['create', 'token', d.spec.template.spec.serviceAccountName, '-n', systemNs, '--duration=1h'])
+  ).trim();
+  const admin = parse(readFileSync(kubeconfigPath, 'utf8')) as { clusters: { name: string }[] };
+  const saKubeconfig = join(scratch, `operator-${tag}.kubeconfig`);
+  writeFileSync(
+    saKubeconfig,
+    stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: admin.clusters,
+      users: [{ name: 'operator', user: { token } }],
+      contexts: [{ name: 'operator', context: { cluster: admin.clusters[0]?.name, user: 'operator' } }],
+      'current-context': 'operator',
+    }),
+  );
+  const component = startComponent(
+    `chart-operator-${process.pid}-${tag}`,
+    join(repoRoot, 'node_modules/.bin/node'),
+    [join(repoRoot, 'operator/src/main.ts'), ...(c.args ?? [])],
+    { logsDir, cwd: repoRoot, env: { PATH: process.env.PATH ?? '', ...env, KUBECONFIG: saKubeconfig } },
+  );
+  await waitUntil('operator /readyz', async () => (await fetch(`http://127.0.0.1:${healthPort}/readyz`)).ok, {
+    timeoutMs: 60_000,
+    component,
+  });
+  return { component, env };
+}
+
 describe('helm install of charts/lota-operator', () => {
   it('is a deployed release whose objects the API server accepted', async () => {
     const status = JSON.parse(await helm(['status', release, '--namespace', systemNs, '-o', 'json'])) as {
@@ -126,47 +171,7 @@ describe('helm install of charts/lota-operator', () => {
   });
 
   it('runs the operator from that configuration, and it reconciles an example to Succeeded under the chart RBAC', async () => {
-    const d = await getJson<Deployment>(['get', 'deployment', fullname, '-n', systemNs]);
-    const c = d.spec.template.spec.containers[0];
-    if (!c) throw new Error('the Deployment has no container');
-    // The pod's environment as the kubelet would give it (downward API resolved), with the ports moved to free
-    // ones: this machine runs several operators at once.
-    const fieldRefs: Record<string, string> = { 'metadata.namespace': systemNs, 'metadata.name': `${fullname}-0` };
-    const env: Record<string, string> = {};
-    for (const e of c.env) env[e.name] = e.value ?? fieldRefs[e.valueFrom?.fieldRef?.fieldPath ?? ''] ?? '';
-    const [metricsPort, healthPort] = [await freePort(), await freePort()];
-    env.LOTA_METRICS_PORT = String(metricsPort);
-    env.LOTA_HEALTH_PORT = String(healthPort);
-
-    // Credentials: a token of the chart's ServiceAccount, so the API server enforces exactly the chart's RBAC.
-    const token = (
-      await kubectl(['create', 'token', d.spec.template.spec.serviceAccountName, '-n', systemNs, '--duration=1h'])
-    ).trim();
-    const admin = parse(readFileSync(kubeconfigPath, 'utf8')) as { clusters: unknown[] };
-    const saKubeconfig = join(scratch, 'operator.kubeconfig');
-    writeFileSync(
-      saKubeconfig,
-      stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: admin.clusters,
-        users: [{ name: 'operator', user: { token } }],
-        contexts: [
-          { name: 'operator', context: { cluster: (admin.clusters[0] as { name: string }).name, user: 'operator' } },
-        ],
-        'current-context': 'operator',
-      }),
-    );
-    operator = startComponent(
-      `chart-operator-${process.pid}`,
-      join(repoRoot, 'node_modules/.bin/node'),
-      [join(repoRoot, 'operator/src/main.ts'), ...(c.args ?? [])],
-      { logsDir, cwd: repoRoot, env: { PATH: process.env.PATH ?? '', ...env, KUBECONFIG: saKubeconfig } },
-    );
-    await waitUntil('operator /readyz', async () => (await fetch(`http://127.0.0.1:${healthPort}/readyz`)).ok, {
-      timeoutMs: 60_000,
-      component: operator,
-    });
+    operator = (await startFromDeployment('0')).component;
 
     // The example adaptation in the watched namespace, its claims on the test node holding a tiny model and data,
     // shrunk to what two cores train in seconds (as the operator's e2e suite does); names and URIs stay.
@@ -244,5 +249,20 @@ describe('helm install of charts/lota-operator', () => {
     // Nothing in the operator's log says it was refused anything.
     const log = readFileSync(operator.logFile, 'utf8');
     expect(log).not.toMatch(/forbidden/i);
+  });
+
+  it('with replicaCount=2, the operator elects itself leader on the Lease the chart lets it use', async () => {
+    await operator?.stop(10_000);
+    operator = undefined;
+    await helm(['upgrade', release, chartDir, '--namespace', systemNs, '--reuse-values', '--set', 'replicaCount=2']);
+    const started = await startFromDeployment('1');
+    operator = started.component;
+    expect(started.env.LOTA_LEADER_ELECT).toBe('true');
+    const lease = await waitFor(`Lease ${fullname} held by the operator`, async () => {
+      const l = await getJson<{ spec: { holderIdentity?: string } }>(['get', 'lease', fullname, '-n', systemNs]);
+      return l.spec.holderIdentity?.startsWith(`${fullname}-1_`) ? l : undefined;
+    });
+    expect(lease.spec.holderIdentity).toMatch(new RegExp(`^${fullname}-1_`));
+    expect(readFileSync(operator.logFile, 'utf8')).not.toMatch(/forbidden/i);
   });
 });
