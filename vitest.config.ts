@@ -29,7 +29,7 @@ export default defineConfig({
           exclude: ['**/node_modules/**'],
           globalSetup: ['e2e/harness/global-setup.ts'],
           setupFiles: ['e2e/harness/setup-file.ts'],
-          testTimeout: 300_000,
+          testTimeout: 600_000,
           hookTimeout: 300_000,
         },
       },

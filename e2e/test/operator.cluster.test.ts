@@ -90,7 +90,7 @@ async function apply(kind: 'LotaAdaptation' | 'TicketMerge', name: string, spec:
   await kubectl(['apply', '-f', '-'], { input: JSON.stringify(manifest) });
 }
 
-async function waitSucceeded(resource: string, timeoutSeconds = 240): Promise<void> {
+async function waitSucceeded(resource: string, timeoutSeconds = 400): Promise<void> {
   await kubectl(['wait', '-n', ns, `--for=condition=Succeeded`, resource, `--timeout=${timeoutSeconds}s`], {
     timeoutMs: (timeoutSeconds + 30) * 1000,
   }).catch(async (err) => {
