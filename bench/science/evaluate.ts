@@ -58,7 +58,7 @@ export function greedyBatched(
     const rows = members.map((i) => [...(prompts[i] as number[])]);
     let live = members.map((_, j) => j);
     for (let step = 0; step < maxNewTokens && live.length > 0; step++) {
-      const t = (rows[0] as number[]).length;
+      const t = (rows[live[0] as number] as number[]).length;
       if (t >= config.maxPositionEmbeddings) break;
       const next = tf.tidy(() => {
         const ids = Int32Array.from(live.flatMap((j) => rows[j] as number[]));
@@ -96,7 +96,7 @@ export function scoreParams(
   set: EvalSet,
 ): { exactMatch: number; outputs: string[] } {
   const ids = greedyBatched(params, config, set.prompts, set.maxNewTokens, stopIdsOf(tokenizer));
-  const outputs = ids.map((o) => tokenizer.decode(o));
+  const outputs = ids.map((o) => (o.length === 0 ? '' : tokenizer.decode(o)));
   return { exactMatch: exactMatchRate(set.answers, outputs), outputs };
 }
 

@@ -1,0 +1,55 @@
+// The two configurations of the science run. `full` is what docs/results.md reports; `smoke` exercises every code
+// path in about a minute (tiny data, a few steps) and writes to out/ only, never to docs/.
+import type { TaskName } from './tasks.ts';
+
+export interface ScienceConfig {
+  profile: 'full' | 'smoke';
+  /** Training seeds; seed s also draws its own train/eval split of every task. */
+  seeds: number[];
+  /** The three tasks (A, B, C); claim 2 trains A then B. */
+  tasks: [TaskName, TaskName, TaskName];
+  trainSize: number;
+  evalSize: number;
+  /** Optimizer steps of every adaptation (the matched budget), batch size and sequence cap. */
+  steps: number;
+  batchSize: number;
+  sparsities: number[];
+  lora: { rank: number; alpha: number };
+  /** TIES/DARE keep this fraction of each FFT delta: the density of a 90%-sparse ticket. */
+  mergeDensity: number;
+  /** Learning-rate sweep: on task A with `seed` (not a reporting seed), the best exact match per method wins. */
+  sweep: { seed: number; lrs: { full: number[]; lora: number[]; lota: number[] } };
+  /** Stop starting new seeds when the next one would end past this many seconds (the report says so). */
+  budgetSeconds: number;
+}
+
+export const PROFILES: Record<ScienceConfig['profile'], ScienceConfig> = {
+  full: {
+    profile: 'full',
+    seeds: [1, 2, 3],
+    tasks: ['reverse', 'cipher', 'sort'],
+    trainSize: 2000,
+    evalSize: 50,
+    steps: 80,
+    batchSize: 16,
+    sparsities: [0.9, 0.99],
+    lora: { rank: 8, alpha: 16 },
+    mergeDensity: 0.1,
+    sweep: { seed: 0, lrs: { full: [1e-4, 3e-4, 1e-3], lora: [1e-3, 3e-3, 1e-2], lota: [3e-4, 1e-3, 3e-3] } },
+    budgetSeconds: 3300,
+  },
+  smoke: {
+    profile: 'smoke',
+    seeds: [1],
+    tasks: ['reverse', 'cipher', 'sort'],
+    trainSize: 48,
+    evalSize: 6,
+    steps: 3,
+    batchSize: 4,
+    sparsities: [0.9, 0.99],
+    lora: { rank: 4, alpha: 8 },
+    mergeDensity: 0.1,
+    sweep: { seed: 0, lrs: { full: [1e-4], lora: [1e-3], lota: [1e-3] } },
+    budgetSeconds: 600,
+  },
+};

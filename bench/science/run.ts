@@ -1,0 +1,403 @@
+// `npm run science [-- smoke]`: the small-scale reproduction of the LoTA paper's three claims (LOTA.md), every
+// model trained and merged by the trainer's own code, every number measured in this run. Writes the raw results
+// (JSON), the plots and docs/results.md (full profile) or out/science/smoke/results.md (smoke profile).
+import { execFileSync } from 'node:child_process';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { cpus, loadavg } from 'node:os';
+import { join, resolve } from 'node:path';
+import { selectBackend } from '../../trainer-image/src/backend/select.ts';
+import { overlapCount } from '../../trainer-image/src/lota/mask.ts';
+import { readTicket } from '../../trainer-image/src/lota/ticket.ts';
+import { runMerge } from '../../trainer-image/src/merge/run.ts';
+import { TextTokenizer } from '../../trainer-image/src/tokenizer/tokenizer.ts';
+import { type Adapted, type AdaptOptions, adapt, type Method } from './adapt.ts';
+import { PROFILES, type ScienceConfig } from './config.ts';
+import { type EvalSet, loadEvalSet, scoreModel } from './evaluate.ts';
+import { assertDisjoint, assertTicketIsMask, assertZeroDrift } from './invariants.ts';
+import { renderResults } from './report.ts';
+import type { MergeRow, Results, SweepRow } from './results.ts';
+import { generateSplit, TASKS, type TaskName, writeSplit } from './tasks.ts';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const BASE = join(ROOT, 'trainer-image/assets/base-model');
+
+const profile = (process.argv[2] ?? 'full') as ScienceConfig['profile'];
+const config = PROFILES[profile];
+if (config === undefined) {
+  process.stderr.write(`usage: run.ts [full|smoke] (got ${process.argv[2]})\n`);
+  process.exit(2);
+}
+const WORK = join(ROOT, 'out/science', profile);
+const started = performance.now();
+const elapsed = () => (performance.now() - started) / 1000;
+const log = (line: string) => process.stdout.write(`[${elapsed().toFixed(0).padStart(5)} s] ${line}\n`);
+
+function git(...args: string[]): string {
+  try {
+    return execFileSync('git', args, { cwd: ROOT, encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+await rm(WORK, { recursive: true, force: true });
+await mkdir(WORK, { recursive: true });
+const backend = await selectBackend(undefined, log);
+const tokenizer = await TextTokenizer.load(BASE);
+const [A, B, C] = config.tasks;
+
+interface TaskData {
+  train: string;
+  eval: EvalSet;
+}
+const dataCache = new Map<string, TaskData>();
+async function data(task: TaskName, seed: number): Promise<TaskData> {
+  const key = `${task}/${seed}`;
+  const cached = dataCache.get(key);
+  if (cached) return cached;
+  const split = generateSplit(TASKS[task], seed * 1000 + config.tasks.indexOf(task), config.trainSize, config.evalSize);
+  const paths = await writeSplit(join(WORK, 'data', `seed-${seed}`), task, split);
+  const d = { train: paths.train, eval: await loadEvalSet(task, paths.eval, tokenizer) };
+  dataCache.set(key, d);
+  return d;
+}
+
+async function scores(dir: string, tasks: readonly TaskName[], seed: number): Promise<Record<string, number>> {
+  return scoreModel(dir, tokenizer, await Promise.all(tasks.map(async (t) => (await data(t, seed)).eval)));
+}
+
+let runs = 0;
+async function run(
+  label: string,
+  o: Omit<AdaptOptions, 'name' | 'out' | 'trainData' | 'steps' | 'batchSize' | 'baseModel'> & {
+    task: TaskName;
+    baseModel?: string;
+  },
+): Promise<Adapted> {
+  const name = `${label}-${++runs}`.replace(/[^a-z0-9-]/g, '-');
+  const { task, ...rest } = o;
+  const result = await adapt({
+    ...rest,
+    name,
+    baseModel: o.baseModel ?? BASE,
+    trainData: (await data(task, o.seed)).train,
+    out: join(WORK, 'runs', name),
+    steps: config.steps,
+    batchSize: config.batchSize,
+    ...(o.method === 'lora' ? { loraRank: config.lora.rank, loraAlpha: config.lora.alpha } : {}),
+  });
+  log(
+    `${name}: ${o.method} on ${task} (lr ${o.learningRate}) loss ${result.trainLoss.toFixed(3)} in ${result.seconds.toFixed(0)} s`,
+  );
+  return result;
+}
+
+const invariants = { zeroDriftChecks: 0, entriesCompared: 0, ticketMaskChecks: 0, disjointChecks: 0 };
+async function checkLota(startDir: string, adapted: Adapted): Promise<void> {
+  const ticket = adapted.ticket as string;
+  await assertTicketIsMask(ticket, join(adapted.modelDir, '..', 'mask.safetensors'));
+  invariants.ticketMaskChecks++;
+  const { entries } = await assertZeroDrift(startDir, adapted.modelDir, ticket);
+  invariants.zeroDriftChecks++;
+  invariants.entriesCompared += entries;
+}
+
+const results: Results = {
+  config,
+  commit: git('rev-parse', 'HEAD'),
+  dirtyFiles: git('status', '--porcelain')
+    .split('\n')
+    .filter((l) => l.trim() !== '').length,
+  startedAt: new Date().toISOString(),
+  machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', loadAtStart: loadavg()[0] ?? 0 },
+  backend,
+  seedsCompleted: [],
+  sweep: [],
+  chosenLr: { full: 0, lora: 0, lota: 0 },
+  base: {},
+  claim1: { tasks: config.tasks, methods: [], scores: {}, trainable: {} },
+  claim2: { taskA: A, taskB: B, methods: [], scores: {}, maskOverlap: [] },
+  claim3: { merges: [] },
+  invariants,
+  seconds: 0,
+};
+const methodLabel = (m: Method, sparsity?: number) =>
+  m === 'full' ? 'FFT' : m === 'lora' ? `LoRA r${config.lora.rank}` : `LoTA ${Math.round((sparsity ?? 0) * 100)}%`;
+const push = (obj: Record<string, Record<string, number[]>>, a: string, b: string, v: number) => {
+  const byTask = obj[a] ?? {};
+  obj[a] = byTask;
+  byTask[b] = [...(byTask[b] ?? []), v];
+};
+
+async function save(): Promise<void> {
+  results.seconds = elapsed();
+  await writeFile(join(WORK, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+}
+
+// ---- Learning-rate sweep (task A, seed config.sweep.seed) ----
+{
+  const seed = config.sweep.seed;
+  const best = (rows: SweepRow[]) =>
+    rows.reduce((a, b) =>
+      b.exactMatch > a.exactMatch || (b.exactMatch === a.exactMatch && b.trainLoss < a.trainLoss) ? b : a,
+    );
+  const rowsOf = (method: string) => results.sweep.filter((r) => r.method === method);
+  const fullRuns = new Map<number, Adapted>();
+  for (const lr of config.sweep.lrs.full) {
+    const r = await run(`sweep-full`, { method: 'full', task: A, learningRate: lr, seed });
+    fullRuns.set(lr, r);
+    results.sweep.push({
+      method: 'FFT',
+      lr,
+      exactMatch: (await scores(r.modelDir, [A], seed))[A] as number,
+      trainLoss: r.trainLoss,
+    });
+  }
+  results.chosenLr.full = best(rowsOf('FFT')).lr;
+  for (const lr of config.sweep.lrs.lora) {
+    const r = await run(`sweep-lora`, { method: 'lora', task: A, learningRate: lr, seed });
+    results.sweep.push({
+      method: methodLabel('lora'),
+      lr,
+      exactMatch: (await scores(r.modelDir, [A], seed))[A] as number,
+      trainLoss: r.trainLoss,
+    });
+  }
+  results.chosenLr.lora = best(rowsOf(methodLabel('lora'))).lr;
+  const calibration = fullRuns.get(results.chosenLr.full) as Adapted;
+  for (const sparsity of config.sparsities) {
+    for (const lr of config.sweep.lrs.lota) {
+      const r = await run(`sweep-lota`, {
+        method: 'lota',
+        task: A,
+        learningRate: lr,
+        seed,
+        sparsity,
+        calibratedModel: calibration.modelDir,
+      });
+      await checkLota(BASE, r);
+      results.sweep.push({
+        method: methodLabel('lota', sparsity),
+        lr,
+        exactMatch: (await scores(r.modelDir, [A], seed))[A] as number,
+        trainLoss: r.trainLoss,
+      });
+    }
+  }
+  // One LoTA learning rate for both sparsities: the best mean exact match over them.
+  const lotaMean = (lr: number) => {
+    const rows = results.sweep.filter((r) => r.method.startsWith('LoTA') && r.lr === lr);
+    return rows.reduce((s, r) => s + r.exactMatch, 0) / rows.length;
+  };
+  results.chosenLr.lota = config.sweep.lrs.lota.reduce((a, b) => (lotaMean(b) > lotaMean(a) ? b : a));
+  log(`chosen learning rates: ${JSON.stringify(results.chosenLr)}`);
+  await save();
+}
+
+// ---- Seeds ----
+let secondsPerSeed = 0;
+for (const seed of config.seeds) {
+  if (results.seedsCompleted.length > 0 && elapsed() + secondsPerSeed > config.budgetSeconds) {
+    log(`stopping before seed ${seed}: the time budget of ${config.budgetSeconds} s would be exceeded`);
+    break;
+  }
+  const seedStart = elapsed();
+  const lr = results.chosenLr;
+  results.base[seed] = await scores(BASE, config.tasks, seed);
+
+  // Claim 1: each task alone, every method at the same step budget.
+  const fft = new Map<TaskName, Adapted>();
+  const lota90 = new Map<TaskName, Adapted>();
+  const lora = new Map<TaskName, Adapted>();
+  for (const task of config.tasks) {
+    const full = await run(`full-${task}-s${seed}`, { method: 'full', task, learningRate: lr.full, seed });
+    fft.set(task, full);
+    const adapted: [string, Adapted][] = [[methodLabel('full'), full]];
+    for (const sparsity of config.sparsities) {
+      const r = await run(`lota${sparsity}-${task}-s${seed}`, {
+        method: 'lota',
+        task,
+        learningRate: lr.lota,
+        seed,
+        sparsity,
+        calibratedModel: full.modelDir,
+      });
+      await checkLota(BASE, r);
+      if (sparsity === config.sparsities[0]) lota90.set(task, r);
+      adapted.push([methodLabel('lota', sparsity), r]);
+    }
+    const lo = await run(`lora-${task}-s${seed}`, { method: 'lora', task, learningRate: lr.lora, seed });
+    lora.set(task, lo);
+    adapted.push([methodLabel('lora'), lo]);
+    for (const [label, r] of adapted) {
+      if (!results.claim1.methods.includes(label)) results.claim1.methods.push(label);
+      push(results.claim1.scores, label, task, (await scores(r.modelDir, [task], seed))[task] as number);
+      if (r.trainable !== undefined) results.claim1.trainable[label] = r.trainable;
+    }
+  }
+
+  // Claim 2: A then B. Each method's B run starts from its own A model.
+  const fromA = async (label: string, a: Adapted, b: Adapted) => {
+    if (!results.claim2.methods.includes(label)) results.claim2.methods.push(label);
+    const before = (await scores(a.modelDir, [A], seed))[A] as number;
+    const after = await scores(b.modelDir, [A, B], seed);
+    results.claim2.scores[label] ??= { aBefore: [], aAfter: [], bAfter: [] };
+    const row = results.claim2.scores[label];
+    row.aBefore.push(before);
+    row.aAfter.push(after[A] as number);
+    row.bAfter.push(after[B] as number);
+  };
+  const ticketA = (lota90.get(A) as Adapted).ticket as string;
+  const fullAB = await run(`seq-full-s${seed}`, {
+    method: 'full',
+    task: B,
+    learningRate: lr.full,
+    seed,
+    baseModel: (fft.get(A) as Adapted).modelDir,
+  });
+  await fromA('FFT', fft.get(A) as Adapted, fullAB);
+  const loraAB = await run(`seq-lora-s${seed}`, {
+    method: 'lora',
+    task: B,
+    learningRate: lr.lora,
+    seed,
+    baseModel: (lora.get(A) as Adapted).modelDir,
+  });
+  await fromA(methodLabel('lora'), lora.get(A) as Adapted, loraAB);
+  const lotaA = lota90.get(A) as Adapted;
+  const sparsity = config.sparsities[0] as number;
+  const lotaAB = await run(`seq-lota-s${seed}`, {
+    method: 'lota',
+    task: B,
+    learningRate: lr.lota,
+    seed,
+    sparsity,
+    baseModel: lotaA.modelDir,
+    calibrationSteps: config.steps,
+  });
+  await checkLota(lotaA.modelDir, lotaAB);
+  await fromA(`${methodLabel('lota', sparsity)}, no exclusion`, lotaA, lotaAB);
+  const lotto = await run(`seq-lotto-s${seed}`, {
+    method: 'lota',
+    task: B,
+    learningRate: lr.lota,
+    seed,
+    sparsity,
+    excludeTickets: { [`task-a-s${seed}`]: ticketA },
+    calibrationSteps: config.steps,
+  });
+  await checkLota(lotaA.modelDir, lotto);
+  await assertDisjoint([ticketA, lotto.ticket as string]);
+  invariants.disjointChecks++;
+  await fromA(`LoTTO ${Math.round(sparsity * 100)}%`, lotaA, lotto);
+  results.claim2.maskOverlap.push({
+    seed,
+    noExclusion: await ticketOverlap(ticketA, lotaAB.ticket as string),
+    lotto: await ticketOverlap(ticketA, lotto.ticket as string),
+  });
+
+  // Claim 3: merge two and three task models.
+  for (const tasks of [
+    [A, B],
+    [A, B, C],
+  ] as TaskName[][]) {
+    const key = tasks.join('+');
+    let merge = results.claim3.merges.find((m) => m.tasks.join('+') === key);
+    if (!merge) {
+      merge = { tasks, methods: [], scores: {}, interference: [] };
+      results.claim3.merges.push(merge);
+    }
+    const variants: {
+      label: string;
+      method: 'sum' | 'task-arithmetic' | 'ties' | 'dare-linear' | 'dare-ties';
+      inputs: string[];
+      density?: boolean;
+    }[] = [
+      {
+        label: `LoTA ${Math.round(sparsity * 100)}% tickets, sum`,
+        method: 'sum',
+        inputs: tasks.map((t) => (lota90.get(t) as Adapted).ticket as string),
+      },
+      {
+        label: 'FFT, task arithmetic',
+        method: 'task-arithmetic',
+        inputs: tasks.map((t) => (fft.get(t) as Adapted).modelDir),
+      },
+      { label: 'FFT, TIES', method: 'ties', inputs: tasks.map((t) => (fft.get(t) as Adapted).modelDir), density: true },
+      {
+        label: 'FFT, DARE',
+        method: 'dare-linear',
+        inputs: tasks.map((t) => (fft.get(t) as Adapted).modelDir),
+        density: true,
+      },
+      {
+        label: 'FFT, DARE-TIES',
+        method: 'dare-ties',
+        inputs: tasks.map((t) => (fft.get(t) as Adapted).modelDir),
+        density: true,
+      },
+    ];
+    if (tasks.length === 2) {
+      variants.splice(1, 0, {
+        label: `LoTTO ${Math.round(sparsity * 100)}% tickets, sum`,
+        method: 'sum',
+        inputs: [ticketA, lotto.ticket as string],
+      });
+    }
+    for (const v of variants) {
+      const dir = join(WORK, 'merges', `s${seed}-${key}-${v.label.replace(/[^A-Za-z0-9]+/g, '-')}`);
+      const merged = await runMerge({
+        method: v.method,
+        baseModel: BASE,
+        inputs: v.inputs.map((path, i) => ({ name: tasks[i] as string, path })),
+        ...(v.density
+          ? { parameters: { density: config.mergeDensity, ...(v.method.startsWith('dare') ? { seed } : {}) } }
+          : v.method === 'task-arithmetic'
+            ? { parameters: { lambda: 1 } }
+            : {}),
+        output: { kind: 'model', dir, dtype: 'f32' },
+      });
+      if (!merge.methods.includes(v.label)) merge.methods.push(v.label);
+      const s = await scores(dir, tasks, seed);
+      for (const t of tasks) push(merge.scores, v.label, t, s[t] as number);
+      const inputs = merged.interference.inputs;
+      const row: MergeRow = {
+        seed,
+        method: v.label,
+        overlapFraction: merged.summary.overlapFraction,
+        signConflicts: merged.summary.signConflicts,
+        maxPairwiseJaccard: merged.summary.maxPairwiseJaccard,
+        survivingL1Fraction: inputs.reduce((a, i) => a + i.survivingL1Fraction, 0) / inputs.length,
+      };
+      merge.interference.push(row);
+      log(`merge ${key} ${v.label}: ${JSON.stringify(s)} overlap ${row.overlapFraction}`);
+    }
+  }
+  results.seedsCompleted.push(seed);
+  secondsPerSeed = elapsed() - seedStart;
+  log(`seed ${seed} done in ${secondsPerSeed.toFixed(0)} s`);
+  await save();
+}
+
+async function ticketOverlap(a: string, b: string): Promise<number> {
+  const [ta, tb] = await Promise.all([readTicket(a), readTicket(b)]);
+  let n = 0;
+  for (const [name, t] of ta.tensors) {
+    const u = tb.tensors.get(name);
+    if (u) n += overlapCount(t.mask, u.mask);
+  }
+  return n;
+}
+
+// ---- Report ----
+results.machine.loadAtEnd = loadavg()[0] ?? 0;
+await save();
+const plotDir = profile === 'full' ? join(ROOT, 'docs/results') : join(WORK, 'plots');
+const python = execFileSync('bash', [join(ROOT, 'bench/science/setup-plot.sh')], { encoding: 'utf8' }).trim();
+execFileSync(python, [join(ROOT, 'bench/science/plot.py'), join(WORK, 'results.json'), plotDir], { stdio: 'inherit' });
+const mdPath = profile === 'full' ? join(ROOT, 'docs/results.md') : join(WORK, 'results.md');
+const plotsRel = profile === 'full' ? 'results' : 'plots';
+results.seconds = elapsed();
+await save();
+await writeFile(mdPath, renderResults(results, plotsRel));
+log(`wrote ${mdPath} and plots in ${plotDir} (${results.seconds.toFixed(0)} s)`);
