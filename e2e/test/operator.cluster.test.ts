@@ -229,7 +229,7 @@ describe('the operator, end to end', () => {
   });
 
   it('suspends (no Job runs), keeps finished phases, and resumes to Succeeded', async () => {
-    await apply('LotaAdaptation', 'pausable', adaptationSpec('pausable', { training: { maxSteps: 40, batchSize: 4 } }));
+    await apply('LotaAdaptation', 'pausable', adaptationSpec('pausable', { training: { maxSteps: 80, batchSize: 4 } }));
     const calibrateRecord = join(models, 'runs/pausable/phases/calibrate.json');
     await waitFor(
       'pausable train Job',
