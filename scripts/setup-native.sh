@@ -114,6 +114,10 @@ node_gyp() {
   readlink -f "$gyp"
 }
 
+# One set-up at a time per cache (helpers and CI jobs may run `npm test` side by side on one machine).
+mkdir -p "$(dirname "$dir")"
+exec 9>"$dir.lock"
+flock 9
 [ -f "$dir/.complete" ] && [ -f "$binding" ] || build
 
 # 4. Install into node_modules where tfjs-node's index.js looks (node-pre-gyp's path for the best N-API version).
