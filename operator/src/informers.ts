@@ -81,6 +81,7 @@ export class Informers {
                 opts.log.warn({ err, reflector: name, stage }, 'watch interrupted; retrying');
                 opts.onRecovery?.(kind, 'error');
               },
+              onRestart: (cause) => opts.onRecovery?.(kind, cause),
             },
           );
           return reflector;

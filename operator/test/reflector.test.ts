@@ -19,15 +19,22 @@ function setup(opts: { watchdogMs?: number } = {}) {
   const source = new ScriptedSource<KubeObject>();
   const changes: string[] = [];
   const errors: unknown[] = [];
+  const restarts: string[] = [];
   const reflector = new Reflector(
     'things',
     source,
     (c: StoreChange<KubeObject>) =>
       changes.push(`${c.type} ${c.object.metadata.name}@${c.object.metadata.resourceVersion}`),
-    { initialBackoffMs: 1, maxBackoffMs: 5, watchdogMs: opts.watchdogMs ?? 60_000, onError: (e) => errors.push(e) },
+    {
+      initialBackoffMs: 1,
+      maxBackoffMs: 5,
+      watchdogMs: opts.watchdogMs ?? 60_000,
+      onError: (e) => errors.push(e),
+      onRestart: (cause) => restarts.push(cause),
+    },
   );
   reflectors.push(reflector);
-  return { source, changes, errors, reflector };
+  return { source, changes, errors, restarts, reflector };
 }
 
 describe('Reflector', () => {
@@ -65,7 +72,7 @@ describe('Reflector', () => {
   });
 
   it('relists on a 410 Gone ERROR event and reports what vanished meanwhile', async () => {
-    const { source, changes, reflector } = setup();
+    const { source, changes, restarts, reflector } = setup();
     source.lists.push({ items: [obj('a', '5'), obj('b', '6')], resourceVersion: '10' });
     source.lists.push({ items: [obj('a', '30'), obj('d', '31')], resourceVersion: '32' });
     reflector.start();
@@ -77,6 +84,7 @@ describe('Reflector', () => {
     await until(() => source.streams.length === 2, 'watch after relist');
     expect(source.lastStream?.from).toBe('32');
     expect(reflector.stats.relistsOnGone).toBe(1);
+    expect(restarts).toEqual(['gone']);
     expect(changes.slice(2)).toEqual(['updated a@30', 'added d@31', 'deleted b@6']);
   });
 

@@ -25,6 +25,8 @@ export interface ReflectorOptions {
   maxBackoffMs?: number;
   /** Called for errors the reflector recovers from (for logs and metrics). */
   onError?: (error: unknown, stage: 'list' | 'watch') => void;
+  /** Called when the reflector relists after 410 Gone or drops a silent watch. */
+  onRestart?: (cause: 'gone' | 'watchdog') => void;
 }
 
 export class Reflector<T extends KubeObject> {
@@ -32,7 +34,8 @@ export class Reflector<T extends KubeObject> {
   readonly store = new Store<T>();
   private readonly source: ListWatchSource<T>;
   private readonly onChange: (change: StoreChange<T>) => void;
-  private readonly opts: Required<Omit<ReflectorOptions, 'onError'>> & Pick<ReflectorOptions, 'onError'>;
+  private readonly opts: Required<Omit<ReflectorOptions, 'onError' | 'onRestart'>> &
+    Pick<ReflectorOptions, 'onError' | 'onRestart'>;
   private stopped = false;
   private synced = false;
   private current?: AbortController;
@@ -55,6 +58,7 @@ export class Reflector<T extends KubeObject> {
       initialBackoffMs: opts.initialBackoffMs ?? 500,
       maxBackoffMs: opts.maxBackoffMs ?? 30_000,
       onError: opts.onError,
+      onRestart: opts.onRestart,
     };
   }
 
@@ -102,6 +106,7 @@ export class Reflector<T extends KubeObject> {
         if (this.stopped) break;
         if (isGone(error)) {
           this.stats.relistsOnGone++;
+          this.opts.onRestart?.('gone');
           resourceVersion = undefined;
           continue;
         }
@@ -135,6 +140,7 @@ export class Reflector<T extends KubeObject> {
       clearTimeout(silentTimer);
       silentTimer = setTimeout(() => {
         this.stats.watchdogRestarts++;
+        this.opts.onRestart?.('watchdog');
         controller.abort(new Error(`watch ${this.name} silent for ${this.opts.watchdogMs} ms`));
       }, this.opts.watchdogMs);
     };
@@ -145,6 +151,7 @@ export class Reflector<T extends KubeObject> {
       if (event.type === 'ERROR') {
         if (event.object.code === 410) {
           this.stats.relistsOnGone++;
+          this.opts.onRestart?.('gone');
           result.outcome = 'gone';
         } else {
           this.opts.onError?.(new Error(`watch ${this.name}: ${event.object.message ?? event.object.reason}`), 'watch');
