@@ -14,8 +14,14 @@ export interface MethodDefinition {
   /** Sign election (TIES); fixed by the method in MergeKit, overridable here through `consensus`. */
   consensus: Consensus | undefined;
   defaults: { normalize: boolean; rescale: Rescale };
-  /** Which parameters the method reads; others are refused so a typo never silently does nothing. */
+  /**
+   * The parameters the TicketMerge API (api/src/schema/merge.ts) documents for the method: what a stored spec's
+   * `parameters` contribute. The API's defaults fill every field (normalize: true, rescale: true, ...), so a stored
+   * spec also carries values this method must not read — normalize would turn task-arithmetic into a weighted mean.
+   */
   accepts: readonly (keyof MergeParameters)[];
+  /** Further MergeKit parameters of the method that the API does not expose (callers of runMerge may set them). */
+  alsoAccepts: readonly (keyof MergeParameters)[];
 }
 
 export const MERGE_METHODS = {
@@ -27,6 +33,7 @@ export const MERGE_METHODS = {
     consensus: undefined,
     defaults: { normalize: false, rescale: 'none' },
     accepts: [],
+    alsoAccepts: [],
   },
   'task-arithmetic': {
     name: 'task-arithmetic',
@@ -35,7 +42,8 @@ export const MERGE_METHODS = {
     sparsification: undefined,
     consensus: undefined,
     defaults: { normalize: false, rescale: 'none' },
-    accepts: ['lambda', 'normalize'],
+    accepts: ['lambda'],
+    alsoAccepts: ['normalize'],
   },
   ties: {
     name: 'ties',
@@ -44,7 +52,8 @@ export const MERGE_METHODS = {
     sparsification: 'magnitude',
     consensus: 'sum',
     defaults: { normalize: true, rescale: 'none' },
-    accepts: ['lambda', 'normalize', 'rescale', 'density', 'consensus'],
+    accepts: ['lambda', 'normalize', 'density', 'consensus'],
+    alsoAccepts: ['rescale'],
   },
   'dare-linear': {
     name: 'dare-linear',
@@ -53,7 +62,8 @@ export const MERGE_METHODS = {
     sparsification: 'random',
     consensus: undefined,
     defaults: { normalize: false, rescale: 'l1' },
-    accepts: ['lambda', 'normalize', 'rescale', 'density', 'seed'],
+    accepts: ['lambda', 'rescale', 'density', 'seed'],
+    alsoAccepts: ['normalize'],
   },
   'dare-ties': {
     name: 'dare-ties',
@@ -63,6 +73,7 @@ export const MERGE_METHODS = {
     consensus: 'sum',
     defaults: { normalize: false, rescale: 'l1' },
     accepts: ['lambda', 'normalize', 'rescale', 'density', 'seed', 'consensus'],
+    alsoAccepts: [],
   },
 } as const satisfies Record<string, MethodDefinition>;
 
@@ -83,22 +94,9 @@ export interface MergeParameters {
   seed?: number;
 }
 
-/**
- * The parameters the TicketMerge API (api/src/schema/merge.ts) documents for each method. Its defaults fill every
- * field of a stored spec (normalize: true, rescale: true, ...), so a spec carries values a method must not read:
- * normalize would turn task-arithmetic into a weighted mean, and rescale would change MergeKit's ties.
- */
-export const SPEC_PARAMETERS: Record<MergeMethodName, readonly (keyof MergeParameters)[]> = {
-  sum: [],
-  'task-arithmetic': ['lambda'],
-  ties: ['lambda', 'density', 'consensus', 'normalize'],
-  'dare-linear': ['lambda', 'density', 'rescale', 'seed'],
-  'dare-ties': ['lambda', 'density', 'rescale', 'seed', 'consensus', 'normalize'],
-};
-
 /** A stored TicketMerge spec's `parameters` (defaults applied) → what runMerge should get for the method. */
 export function parametersFromSpec(method: MergeMethodName, parameters: Record<string, unknown> = {}): MergeParameters {
-  const keep = SPEC_PARAMETERS[method] as readonly string[];
+  const keep = MERGE_METHODS[method].accepts as readonly string[];
   return Object.fromEntries(Object.entries(parameters).filter(([key]) => keep.includes(key))) as MergeParameters;
 }
 
@@ -114,7 +112,8 @@ export interface ResolvedParameters {
 export function resolveParameters(method: MergeMethodName, given: MergeParameters = {}): ResolvedParameters {
   const definition: MethodDefinition = MERGE_METHODS[method];
   for (const [key, value] of Object.entries(given)) {
-    if (value !== undefined && !definition.accepts.includes(key as keyof MergeParameters)) {
+    const name = key as keyof MergeParameters;
+    if (value !== undefined && !definition.accepts.includes(name) && !definition.alsoAccepts.includes(name)) {
       throw new RangeError(`parameter '${key}' does not apply to method ${method}`);
     }
   }
