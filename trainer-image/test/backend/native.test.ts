@@ -1,7 +1,11 @@
 // The native `tensorflow` backend (built by scripts/setup-native.sh, which `npm test` runs first) loads, reports its
 // TensorFlow version, and computes what the pure-JS `cpu` backend computes: single ops and their gradients, the tiny
-// Llama's loss and every parameter's gradient, and one step of each optimizer's update rule.
+// Llama's loss and every parameter's gradient, and one step of each optimizer's update rule; and it reproduces
+// transformers' logits and loss on a transformers checkpoint, to the tolerances the cpu parity tests use.
 import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { tool } from '../../../scripts/toolchain.ts';
@@ -9,8 +13,10 @@ import { loadNativeBackend, nativeBindingPath, nativeTensorFlowVersion } from '.
 import { selectBackend } from '../../src/backend/select.ts';
 import { logits, type Parameters } from '../../src/model/llama.ts';
 import { disposeParameters, initParameters } from '../../src/model/parameters.ts';
-import { shiftLabels, summedNll } from '../../src/train/loss.ts';
+import { loadPretrained } from '../../src/model/pretrained.ts';
+import { countTargets, shiftLabels, summedNll } from '../../src/train/loss.ts';
 import { adam, adamw, rmsprop, sgd } from '../../src/train/update-rules.ts';
+import { HF_REFERENCE, python } from '../helpers/python.ts';
 import { tinyConfig } from '../helpers/tiny.ts';
 
 /** Runs `f` on each backend and returns its outputs as plain arrays. */
@@ -140,6 +146,58 @@ describe('native tensorflow backend', () => {
       });
       for (let i = 0; i < cpu.length; i++)
         expect(relDiff(cpu[i] as Float32Array, native[i] as Float32Array), rule.name).toBeLessThan(1e-5);
+    }
+  });
+
+  it("reproduces transformers' logits (1e-4) and loss (1e-5) on a GQA Llama checkpoint transformers wrote", async () => {
+    const work = await mkdtemp(join(tmpdir(), 'lota-native-parity-'));
+    try {
+      const config = {
+        model_type: 'llama',
+        vocab_size: 96,
+        max_position_embeddings: 64,
+        rms_norm_eps: 1e-6,
+        hidden_size: 64,
+        intermediate_size: 112,
+        num_hidden_layers: 2,
+        num_attention_heads: 4,
+        num_key_value_heads: 2,
+        tie_word_embeddings: true,
+      };
+      const cases = join(work, 'cases.json');
+      await writeFile(cases, JSON.stringify([{ dir: join(work, 'model'), config, seed: 7 }]));
+      const [ref] = await python<
+        { input_ids: number[][]; labels: number[][]; attention_mask: number[][]; logits: number[]; loss: number }[]
+      >(HF_REFERENCE, ['make', cases]);
+      if (ref === undefined) throw new Error('the reference script returned no case');
+      await tf.setBackend('tensorflow');
+      const model = await loadPretrained(join(work, 'model'));
+      const batch = ref.input_ids.length;
+      const seqLen = (ref.input_ids[0] as number[]).length;
+      const mask = ref.attention_mask.flat();
+      const targets = shiftLabels(Int32Array.from(ref.labels.flat()), batch, seqLen);
+      const [ours, loss] = tf.tidy(() => {
+        const out = logits(model.params, model.config, {
+          inputIds: Int32Array.from(ref.input_ids.flat()),
+          segmentIds: Int32Array.from(mask),
+          batch,
+          seqLen,
+        });
+        return [out.dataSync() as Float32Array, summedNll(out, targets).dataSync()[0] as number];
+      });
+      disposeParameters(model.params);
+      let worst = 0;
+      const vocab = config.vocab_size;
+      mask.forEach((keep, p) => {
+        if (keep !== 1) return;
+        for (let v = 0; v < vocab; v++) {
+          worst = Math.max(worst, Math.abs((ours[p * vocab + v] as number) - (ref.logits[p * vocab + v] as number)));
+        }
+      });
+      expect(worst).toBeLessThan(1e-4);
+      expect(Math.abs(loss / countTargets(targets) - ref.loss)).toBeLessThan(1e-5);
+    } finally {
+      await rm(work, { recursive: true, force: true });
     }
   });
 });
