@@ -5,6 +5,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { LotaAdaptationStatus } from '@lota/api/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { loadPretrained } from '../../trainer-image/src/model/pretrained.ts';
@@ -99,7 +100,9 @@ async function waitSucceeded(resource: string, timeoutSeconds = 400): Promise<vo
   });
 }
 
-async function get(resource: string): Promise<{ metadata: { uid: string }; status?: Record<string, unknown> }> {
+async function get(
+  resource: string,
+): Promise<{ metadata: { uid: string; generation?: number }; status?: Record<string, unknown> }> {
   return JSON.parse(await kubectl(['get', '-n', ns, resource, '-o', 'json']));
 }
 
@@ -142,6 +145,26 @@ describe('the operator, end to end', () => {
     expect(statSync(join(out, 'ticket.safetensors')).size).toBeGreaterThan(0);
     expect(existsSync(join(out, 'mask.safetensors'))).toBe(true);
     expect(JSON.parse(readFileSync(join(out, 'phases/train.json'), 'utf8'))).toMatchObject({ outcome: 'Succeeded' });
+    // The status a user reads: results and artifacts from the termination messages, observedGeneration, Events.
+    const status = obj.status as LotaAdaptationStatus;
+    expect(status.ticket).toMatchObject({
+      uri: 'pvc://models/runs/gsm8k-lota/ticket.safetensors',
+      bytes: statSync(join(out, 'ticket.safetensors')).size,
+    });
+    expect(status.mask?.density).toBeCloseTo(0.1, 2);
+    expect(typeof status.results?.trainLoss).toBe('number');
+    expect(status.observedGeneration).toBe((obj.metadata as { generation?: number }).generation);
+    const events = await kubectl([
+      'get',
+      'events',
+      '-n',
+      ns,
+      '--field-selector',
+      'involvedObject.name=gsm8k-lota',
+      '-o',
+      'name',
+    ]);
+    expect(events.trim().split('\n').length).toBeGreaterThan(0);
   });
 
   it('deleting the adaptation collects its Jobs and Pods (garbage collector, ownerReferences)', async () => {
