@@ -62,7 +62,9 @@ export function parametersFromArrays(
       if (!sameShape(array.shape, shape)) {
         throw new Error(`${where}: tensor "${name}" has shape [${array.shape}], the config implies [${shape}]`);
       }
-      params.set(name, tf.variable(tf.tensor(array.data, shape, 'float32'), true));
+      const value = tf.tensor(array.data, shape, 'float32');
+      params.set(name, tf.variable(value, true));
+      value.dispose();
     }
   } catch (err) {
     disposeParameters(params);

@@ -13,6 +13,13 @@ export interface Optimizer {
   dispose(): void;
 }
 
+/** A non-trainable variable holding `value`, which is disposed (tf.variable keeps its own reference). */
+function variableOf(value: tf.Tensor): tf.Variable {
+  const v = tf.variable(value, false);
+  value.dispose();
+  return v;
+}
+
 export class DenseOptimizer implements Optimizer {
   readonly rule: UpdateRule;
   private readonly params: Parameters;
@@ -27,7 +34,7 @@ export class DenseOptimizer implements Optimizer {
       if (p === undefined) throw new Error(`optimizer: trainable parameter "${name}" does not exist`);
       this.state.set(
         name,
-        rule.stateSlots.map(() => tf.variable(tf.zerosLike(p), false)),
+        rule.stateSlots.map(() => variableOf(tf.zerosLike(p))),
       );
     }
   }
