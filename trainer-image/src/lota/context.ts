@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import {
   joinArtifactUri,
   type MaskSummary,
@@ -128,5 +128,3 @@ export function requireLota(spec: ResolvedAdaptationSpec): NonNullable<ResolvedA
   }
   return spec.lota;
 }
-
-export const joinPath = join;

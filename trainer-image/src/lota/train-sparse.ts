@@ -83,7 +83,7 @@ export async function trainSparse(ctx: PhaseContext): Promise<PhaseOutcome> {
     sink.end();
     optimizer.dispose();
 
-    const valuesDtype = (SPEC_DTYPES[spec.output.dtype] ?? SPEC_DTYPES.float32)?.dtype ?? 'F32';
+    const valuesDtype = SPEC_DTYPES[spec.output.dtype]?.dtype ?? 'F32';
     const tensors = new Map<string, TicketTensor>();
     for (const [name, mask] of masks) {
       const param = model.params.get(name) as tf.Variable;
