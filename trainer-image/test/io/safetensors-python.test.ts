@@ -36,7 +36,7 @@ function floats(): Float32Array {
     2 ** -24,
     2 ** -25,
     3 * 2 ** -26,
-    5.960464477539063e-8,
+    5.96e-8,
     3.4028235e38,
     -Infinity,
     Infinity,
