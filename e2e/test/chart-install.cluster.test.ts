@@ -1,5 +1,6 @@
-// The Helm chart on a real control plane: `helm install` in namespaced mode, the objects it creates as the API
-// server stored them (Deployment, ServiceAccount, Roles, Service), and then the operator run exactly as the chart
+// The Helm chart on a real control plane: `helm install` in namespaced mode into namespaces that enforce the
+// restricted Pod Security Standard, the objects it creates as the API server stored them (Deployment and its pod,
+// ServiceAccount, Roles, Service), and then the operator run exactly as the chart
 // configures it — the Deployment's args and env, the chart's ServiceAccount token and so only the chart's RBAC —
 // reconciling examples/lota-adaptation.yaml (shrunk to a tiny model) through its trainer Jobs on the test node to
 // Succeeded, with status and Events; the Argo CD health check and kstatus judge the live object along the way.
@@ -74,6 +75,11 @@ beforeAll(async () => {
   scratch = mkdtempSync(join(tmpdir(), 'lota-chart-e2e-'));
   systemNs = await createNamespace(kubectl, 'lota-system');
   workNs = await createNamespace(kubectl, 'team');
+  // Both namespaces enforce the restricted Pod Security Standard: the operator's pod and the trainer pods it makes
+  // are refused at admission if they fall short of it.
+  for (const ns of [systemNs, workNs]) {
+    await kubectl(['label', 'namespace', ns, 'pod-security.kubernetes.io/enforce=restricted']);
+  }
   // The chart's crds/ are the same files the global set-up applied; Helm leaves existing CRDs alone.
   await helm([
     'install',
@@ -168,6 +174,24 @@ describe('helm install of charts/lota-operator', () => {
       LOTA_LEADER_ELECT: 'false',
       POD_NAMESPACE: 'metadata.namespace',
     });
+    // Its pod passes Pod Security admission (restricted) and lands on the node; the image itself is not on this
+    // machine (no container engine), so the pod waits there and the next test runs the operator from its config.
+    const operatorPod = await waitFor('a pod of the operator Deployment', async () => {
+      const pods = await getJson<{ items: { metadata: { name: string }; spec: { nodeName?: string } }[] }>([
+        'get',
+        'pods',
+        '-n',
+        systemNs,
+        '-l',
+        `app.kubernetes.io/instance=${release}`,
+      ]);
+      return pods.items[0];
+    });
+    expect(operatorPod.metadata.name).toMatch(new RegExp(`^${fullname}-`));
+    // …where Pod Security admission does refuse a pod that is not restricted (so the check above means something).
+    await expect(
+      kubectl(['run', 'plain', '-n', systemNs, '--image=busybox', '--restart=Never', '--dry-run=server']),
+    ).rejects.toThrow(/violates PodSecurity "restricted/);
   });
 
   it('runs the operator from that configuration, and it reconciles an example to Succeeded under the chart RBAC', async () => {
