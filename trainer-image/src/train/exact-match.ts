@@ -4,7 +4,7 @@ import type { DatasetRecord } from '../data/jsonl.ts';
 import type { LlamaConfig } from '../model/config.ts';
 import type { Parameters } from '../model/llama.ts';
 import type { TextTokenizer } from '../tokenizer/tokenizer.ts';
-import { greedyGenerate } from './generate.ts';
+import { greedyGenerateBatch } from './generate.ts';
 
 export interface ExactMatchResult {
   exactMatch: number;
@@ -30,6 +30,9 @@ export function promptAndAnswer(
   return null;
 }
 
+/** Prompts decoded together per batch; rows stop independently. */
+const GENERATION_BATCH = 16;
+
 export function exactMatch(
   params: Parameters,
   config: LlamaConfig,
@@ -40,17 +43,23 @@ export function exactMatch(
   const stopIds = [tokenizer.eosId, tokenizer.tokenId('<|im_end|>')].filter(
     (id): id is number => typeof id === 'number',
   );
+  const cases = records.map((r) => promptAndAnswer(tokenizer, r)).filter((pa) => pa !== null);
+  if (cases.length === 0) throw new Error('exact match needs records with a completion or a final assistant turn');
   let correct = 0;
-  let total = 0;
   const samples: ExactMatchResult['samples'] = [];
-  for (const record of records) {
-    const pa = promptAndAnswer(tokenizer, record);
-    if (pa === null) continue;
-    const got = tokenizer.decode(greedyGenerate(params, config, pa.prompt, { maxNewTokens, stopIds })).trim();
-    total++;
-    if (got === pa.answer.trim()) correct++;
-    if (samples.length < 5) samples.push({ prompt: tokenizer.decode(pa.prompt), expected: pa.answer, got });
+  for (let i = 0; i < cases.length; i += GENERATION_BATCH) {
+    const chunk = cases.slice(i, i + GENERATION_BATCH);
+    const outputs = greedyGenerateBatch(
+      params,
+      config,
+      chunk.map((c) => c.prompt),
+      { maxNewTokens, stopIds },
+    );
+    chunk.forEach((c, j) => {
+      const got = tokenizer.decode(outputs[j] as number[]).trim();
+      if (got === c.answer.trim()) correct++;
+      if (samples.length < 5) samples.push({ prompt: tokenizer.decode(c.prompt), expected: c.answer, got });
+    });
   }
-  if (total === 0) throw new Error('exact match needs records with a completion or a final assistant turn');
-  return { exactMatch: correct / total, total, samples };
+  return { exactMatch: correct / cases.length, total: cases.length, samples };
 }

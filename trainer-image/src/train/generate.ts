@@ -1,13 +1,73 @@
 // Greedy decoding (argmax at each step), recomputing the whole sequence each step: the models trained here are
-// small, and this keeps one code path for training and inference.
+// small, and this keeps one code path for training and inference. Prompts decode together: each is left-padded
+// as its own segment, with positions from 0, so every row computes exactly what it would alone.
 import * as tf from '@tensorflow/tfjs';
 import type { LlamaConfig } from '../model/config.ts';
+import { matMulT } from '../model/layers.ts';
 import { hiddenStates, lmHeadWeight } from '../model/llama.ts';
 
 export interface GenerateOptions {
   maxNewTokens: number;
-  /** Generation stops after emitting any of these (the stop token is not returned). */
+  /** A row stops after emitting any of these (the stop token is not returned). */
   stopIds?: readonly number[];
+}
+
+/** The next token of each row (all rows end at the last position). */
+function nextTokens(params: ReadonlyMap<string, tf.Tensor>, config: LlamaConfig, rows: readonly number[][]): number[] {
+  const t = Math.max(...rows.map((r) => r.length));
+  const b = rows.length;
+  const inputIds = new Int32Array(b * t);
+  const segmentIds = new Int32Array(b * t);
+  const positionIds = new Int32Array(b * t);
+  rows.forEach((row, r) => {
+    const pad = t - row.length;
+    row.forEach((id, i) => {
+      inputIds[r * t + pad + i] = id;
+      segmentIds[r * t + pad + i] = 1;
+      positionIds[r * t + pad + i] = i;
+    });
+  });
+  return tf.tidy(() => {
+    const h = hiddenStates(params, config, { inputIds, segmentIds, positionIds, batch: b, seqLen: t });
+    const last = tf.gather(
+      h,
+      tf.tensor1d(
+        Int32Array.from(rows, (_, r) => r * t + t - 1),
+        'int32',
+      ),
+    );
+    return [...tf.argMax(matMulT(last, lmHeadWeight(params, config)), 1).dataSync()];
+  });
+}
+
+export function greedyGenerateBatch(
+  params: ReadonlyMap<string, tf.Tensor>,
+  config: LlamaConfig,
+  prompts: readonly (readonly number[])[],
+  options: GenerateOptions,
+): number[][] {
+  if (prompts.some((p) => p.length === 0)) throw new Error('greedy generation needs non-empty prompts');
+  const stop = new Set(options.stopIds ?? []);
+  const rows = prompts.map((p) => [...p]);
+  const generated = prompts.map((): number[] => []);
+  let active = rows.map((_, i) => i);
+  for (let step = 0; step < options.maxNewTokens && active.length > 0; step++) {
+    active = active.filter((i) => (rows[i] as number[]).length < config.maxPositionEmbeddings);
+    if (active.length === 0) break;
+    const next = nextTokens(
+      params,
+      config,
+      active.map((i) => rows[i] as number[]),
+    );
+    active = active.filter((i, j) => {
+      const token = next[j] as number;
+      if (stop.has(token)) return false;
+      (rows[i] as number[]).push(token);
+      (generated[i] as number[]).push(token);
+      return true;
+    });
+  }
+  return generated;
 }
 
 export function greedyGenerate(
@@ -16,20 +76,5 @@ export function greedyGenerate(
   promptIds: readonly number[],
   options: GenerateOptions,
 ): number[] {
-  if (promptIds.length === 0) throw new Error('greedy generation needs a non-empty prompt');
-  const stop = new Set(options.stopIds ?? []);
-  const ids = [...promptIds];
-  const generated: number[] = [];
-  for (let i = 0; i < options.maxNewTokens && ids.length < config.maxPositionEmbeddings; i++) {
-    const next = tf.tidy(() => {
-      const h = hiddenStates(params, config, { inputIds: Int32Array.from(ids), batch: 1, seqLen: ids.length });
-      const last = tf.slice(h, [ids.length - 1, 0], [1, config.hiddenSize]);
-      const scores = tf.matMul(last, lmHeadWeight(params, config) as tf.Tensor2D, false, true);
-      return tf.argMax(scores, 1).dataSync()[0] as number;
-    });
-    if (stop.has(next)) break;
-    ids.push(next);
-    generated.push(next);
-  }
-  return generated;
+  return greedyGenerateBatch(params, config, [promptIds], options)[0] as number[];
 }

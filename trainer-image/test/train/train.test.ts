@@ -12,6 +12,7 @@ import { clipByGlobalNorm, clipPerTensor, globalNorm } from '../../src/train/cli
 import { DenseOptimizer } from '../../src/train/dense-optimizer.ts';
 import { evaluate } from '../../src/train/evaluate.ts';
 import { exactMatch } from '../../src/train/exact-match.ts';
+import { greedyGenerate, greedyGenerateBatch } from '../../src/train/generate.ts';
 import { disposeGrads, stepGradients } from '../../src/train/gradients.ts';
 import { train } from '../../src/train/loop.ts';
 import { learningRate } from '../../src/train/schedule.ts';
@@ -80,6 +81,20 @@ describe.each(optimizers)('training with %s', (_name, rule, lr) => {
 });
 
 describe('training pieces', () => {
+  it('batched greedy generation gives each prompt what it gets alone', () => {
+    const params = initParameters(config, 4);
+    const prompts = [
+      [256, 97, 98, 99, 100, 101],
+      [256, 120],
+      [256, 50, 51, 52],
+    ];
+    const options = { maxNewTokens: 6, stopIds: [257, 118] };
+    const together = greedyGenerateBatch(params, config, prompts, options);
+    expect(together).toEqual(prompts.map((p) => greedyGenerate(params, config, p, options)));
+    expect(together.some((g) => g.length > 0)).toBe(true);
+    disposeParameters(params);
+  });
+
   it('greedy exact match goes from 0 to most of the toy task after training', async () => {
     const params = initParameters(config, 1);
     const before = exactMatch(params, config, tokenizer, records, 4);
