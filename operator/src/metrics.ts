@@ -194,7 +194,18 @@ export class OperatorMetrics {
         for (const [name, q] of queues) this.set({ name, controller: name }, q.inFlight().longestSeconds);
       },
     });
-    if (opts.defaults !== false) collectDefaultMetrics({ register: this.registry });
+    if (opts.defaults !== false) {
+      collectDefaultMetrics({ register: this.registry });
+      // prom-client names these gauges with a counter's `_total` suffix, which `promtool check metrics` refuses; the
+      // per-type gauges without the suffix (nodejs_active_handles, …) stay.
+      for (const name of [
+        'nodejs_active_handles_total',
+        'nodejs_active_requests_total',
+        'nodejs_active_resources_total',
+      ]) {
+        this.registry.removeSingleMetric(name);
+      }
+    }
   }
 
   /** Hooks for a controller's work queue (controller-runtime names the queue after the controller). */

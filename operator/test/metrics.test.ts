@@ -59,4 +59,11 @@ describe('OperatorMetrics', () => {
       server.close();
     }
   });
+
+  it('keeps the process metrics except the gauges promtool refuses for their _total suffix', async () => {
+    const text = await new OperatorMetrics().registry.metrics();
+    expect(text).toContain('process_cpu_seconds_total');
+    expect(text).toContain('nodejs_heap_size_used_bytes');
+    expect(text).not.toMatch(/^# TYPE \S+_total gauge$/m);
+  });
 });
