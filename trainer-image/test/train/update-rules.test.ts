@@ -7,7 +7,15 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/backend/select.ts';
 import { mulberry32 } from '../../src/data/random.ts';
-import { adam, adamw, rmsprop, sgd, type UpdateRule } from '../../src/train/update-rules.ts';
+import {
+  adam,
+  adamw,
+  type OptimizerSpec,
+  rmsprop,
+  sgd,
+  type UpdateRule,
+  updateRule,
+} from '../../src/train/update-rules.ts';
 import { python } from '../helpers/python.ts';
 
 const SCRIPT = fileURLToPath(new URL('../python/optim_reference.py', import.meta.url));
@@ -79,3 +87,23 @@ describe.each(cases.map((c, i) => [...c, i] as const))(
     });
   },
 );
+
+describe('updateRule', () => {
+  it('builds each rule from its declarative spec', () => {
+    expect(updateRule({ name: 'rmsprop', alpha: 0.99 }).stateSlots).toEqual(['square_avg']);
+    expect(updateRule({ name: 'rmsprop', momentum: 0.9, centered: true }).stateSlots).toEqual([
+      'square_avg',
+      'grad_avg',
+      'momentum_buffer',
+    ]);
+    expect(updateRule({ name: 'adamw', betas: [0.9, 0.95] }).stateSlots).toEqual(['exp_avg', 'exp_avg_sq']);
+    expect(updateRule({ name: 'sgd' }).stateSlots).toEqual([]);
+  });
+
+  it('refuses an unknown optimizer and nesterov without momentum', () => {
+    expect(() => updateRule({ name: 'lion' } as unknown as OptimizerSpec)).toThrow(
+      'unknown optimizer "lion" (expected adam, adamw, rmsprop, sgd)',
+    );
+    expect(() => sgd({ nesterov: true })).toThrow('sgd: nesterov needs a positive momentum');
+  });
+});
