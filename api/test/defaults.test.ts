@@ -86,7 +86,7 @@ describe('withMergeDefaults', () => {
     const s = withMergeDefaults(spec);
     expect(s.method).toBe('sum');
     expect(s.tickets.map((t) => t.weight)).toEqual([1, 0.5]);
-    expect(s.parameters).toEqual({ lambda: 1, consensus: 'sum', normalize: true, rescale: true, seed: 0 });
+    expect(s.parameters).toEqual({ lambda: 1, consensus: 'sum', seed: 0 });
     expect(s.output).toEqual({ uri: 'pvc://models/merged', kind: 'model', dtype: 'float32', maxShardSize: '2Gi' });
   });
 });

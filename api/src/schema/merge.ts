@@ -34,6 +34,7 @@ import { specImmutableOnceStarted } from './rules.ts';
 export const MERGE_METHODS = ['sum', 'task-arithmetic', 'ties', 'dare-linear', 'dare-ties'] as const;
 export const MERGE_OUTPUT_KINDS = ['model', 'ticket'] as const;
 export const CONSENSUS_METHODS = ['sum', 'count'] as const;
+export const RESCALE_METHODS = ['l1', 'inverse-density', 'none'] as const;
 
 export const TicketSource = Obj(
   {
@@ -95,13 +96,21 @@ export const MergeParameters = Obj(
       }),
       'sum',
     ),
-    normalize: Defaulted(
+    normalize: Type.Optional(
       Bool({
-        description: 'ties/dare-ties: divide by the summed weights of the agreeing inputs (MergeKit normalize).',
+        description:
+          'Divide by the summed weights of the contributing inputs (MergeKit normalize). Default as MergeKit: true for ' +
+          'ties, false for task-arithmetic, dare-linear and dare-ties; sum never normalizes.',
       }),
-      true,
     ),
-    rescale: Defaulted(Bool({ description: 'dare-*: rescale kept entries by 1/density.' }), true),
+    rescale: Type.Optional(
+      StringEnum(RESCALE_METHODS, {
+        description:
+          'dare-*: how kept entries are rescaled after the random drop. l1 (default): match the L1 norm of the ' +
+          'undropped vector (MergeKit since v0.0.6); inverse-density: multiply by 1/density (the DARE paper, MergeKit ' +
+          'before); none: no rescaling.',
+      }),
+    ),
     seed: Defaulted(Int({ description: 'Seed of the dare-* random drop.', minimum: 0, maximum: 4_294_967_295 }), 0),
   },
   { description: 'Method parameters (MergeKit names).' },
