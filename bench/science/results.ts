@@ -27,6 +27,8 @@ export interface Results {
   commit: string;
   /** Uncommitted changes in the tree when it ran (0 = the commit is exactly what ran). */
   dirtyFiles: number;
+  /** Of those, under bench/science (the run's own code). */
+  scienceDirtyFiles?: number;
   startedAt: string;
   machine: { cpus: number; model: string; loadAtStart: number; loadAtEnd?: number };
   backend: string;
@@ -47,6 +49,8 @@ export interface Results {
   claim3: { merges: { tasks: string[]; methods: string[]; scores: Scores; interference: MergeRow[] }[] };
   invariants: { zeroDriftChecks: number; entriesCompared: number; ticketMaskChecks: number; disjointChecks: number };
   seconds: number;
+  /** CPU time (user + system) of the parent and every seed worker. */
+  cpuSeconds?: number;
 }
 
 export function meanStd(values: readonly number[]): { mean: number; std: number } {

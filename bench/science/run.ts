@@ -1,8 +1,8 @@
 // `npm run science [-- smoke]`: the small-scale reproduction of the LoTA paper's three claims (LOTA.md), every
 // model trained and merged by the trainer's own code, every number measured in this run. Writes the raw results
 // (JSON), the plots and docs/results.md (full profile) or out/science/smoke/results.md (smoke profile).
-import { execFileSync } from 'node:child_process';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { selectBackend } from '../../trainer-image/src/backend/select.ts';
@@ -15,22 +15,28 @@ import { PROFILES, type ScienceConfig } from './config.ts';
 import { type EvalSet, loadEvalSet, scoreModel } from './evaluate.ts';
 import { assertDisjoint, assertTicketIsMask, assertZeroDrift } from './invariants.ts';
 import { renderResults } from './report.ts';
-import type { MergeRow, Results, SweepRow } from './results.ts';
+import type { MergeRow, Results, Scores, SweepRow } from './results.ts';
 import { generateSplit, TASKS, type TaskName, writeSplit } from './tasks.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const BASE = join(ROOT, 'trainer-image/assets/base-model');
 
+// `run.ts <profile>` runs the sweep, then one worker process per seed (`run.ts <profile> --seed <s> --lr <json>`) in
+// parallel, then merges their results and renders the report.
 const profile = (process.argv[2] ?? 'full') as ScienceConfig['profile'];
-const config = PROFILES[profile];
-if (config === undefined) {
+const profileConfig = PROFILES[profile];
+if (profileConfig === undefined) {
   process.stderr.write(`usage: run.ts [full|smoke] (got ${process.argv[2]})\n`);
   process.exit(2);
 }
+const workerSeed = process.argv[3] === '--seed' ? Number(process.argv[4]) : undefined;
+const workerLr = process.argv[5] === '--lr' ? (JSON.parse(process.argv[6] ?? '{}') as Results['chosenLr']) : undefined;
+const config: ScienceConfig = workerSeed === undefined ? profileConfig : { ...profileConfig, seeds: [workerSeed] };
 const WORK = join(ROOT, 'out/science', profile);
 const started = performance.now();
 const elapsed = () => (performance.now() - started) / 1000;
-const log = (line: string) => process.stdout.write(`[${elapsed().toFixed(0).padStart(5)} s] ${line}\n`);
+const who = workerSeed === undefined ? '' : ` seed ${workerSeed}`;
+const log = (line: string) => process.stdout.write(`[${elapsed().toFixed(0).padStart(5)} s${who}] ${line}\n`);
 
 function git(...args: string[]): string {
   try {
@@ -40,7 +46,7 @@ function git(...args: string[]): string {
   }
 }
 
-await rm(WORK, { recursive: true, force: true });
+if (workerSeed === undefined) await rm(WORK, { recursive: true, force: true });
 await mkdir(WORK, { recursive: true });
 const backend = await selectBackend(undefined, log);
 const tokenizer = await TextTokenizer.load(BASE);
@@ -55,7 +61,13 @@ async function data(task: TaskName, seed: number): Promise<TaskData> {
   const key = `${task}/${seed}`;
   const cached = dataCache.get(key);
   if (cached) return cached;
-  const split = generateSplit(TASKS[task], seed * 1000 + config.tasks.indexOf(task), config.trainSize, config.evalSize);
+  const split = generateSplit(
+    TASKS[task],
+    seed * 1000 + config.tasks.indexOf(task),
+    config.trainSize,
+    config.evalSize,
+    'messages',
+  );
   const paths = await writeSplit(join(WORK, 'data', `seed-${seed}`), task, split);
   const d = { train: paths.train, eval: await loadEvalSet(task, paths.eval, tokenizer) };
   dataCache.set(key, d);
@@ -108,6 +120,9 @@ const results: Results = {
   dirtyFiles: git('status', '--porcelain')
     .split('\n')
     .filter((l) => l.trim() !== '').length,
+  scienceDirtyFiles: git('status', '--porcelain', '--', 'bench/science', 'package.json')
+    .split('\n')
+    .filter((l) => l.trim() !== '').length,
   startedAt: new Date().toISOString(),
   machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', loadAtStart: loadavg()[0] ?? 0 },
   backend,
@@ -135,7 +150,8 @@ async function save(): Promise<void> {
 }
 
 // ---- Learning-rate sweep (task A, seed config.sweep.seed) ----
-{
+if (workerLr !== undefined) results.chosenLr = workerLr;
+else {
   const seed = config.sweep.seed;
   const best = (rows: SweepRow[]) =>
     rows.reduce((a, b) =>
@@ -165,7 +181,7 @@ async function save(): Promise<void> {
   }
   results.chosenLr.lora = best(rowsOf(methodLabel('lora'))).lr;
   const calibration = fullRuns.get(results.chosenLr.full) as Adapted;
-  for (const sparsity of config.sparsities) {
+  for (const sparsity of config.sparsities.slice(0, 1)) {
     for (const lr of config.sweep.lrs.lota) {
       const r = await run(`sweep-lota`, {
         method: 'lota',
@@ -194,13 +210,18 @@ async function save(): Promise<void> {
   await save();
 }
 
-// ---- Seeds ----
-let secondsPerSeed = 0;
-for (const seed of config.seeds) {
-  if (results.seedsCompleted.length > 0 && elapsed() + secondsPerSeed > config.budgetSeconds) {
-    log(`stopping before seed ${seed}: the time budget of ${config.budgetSeconds} s would be exceeded`);
-    break;
-  }
+// ---- Seeds: in this process (worker), or one worker process per seed (parent) ----
+if (workerSeed === undefined) {
+  const workers = await Promise.all(config.seeds.map((seed) => runWorker(seed, results.chosenLr)));
+  for (const w of workers) if (w !== undefined) mergeSeed(results, w);
+  await finishReport();
+} else {
+  await runSeed(workerSeed);
+  results.cpuSeconds = cpuSeconds();
+  await writeFile(join(WORK, `seed-${workerSeed}.json`), `${JSON.stringify(results, null, 2)}\n`);
+}
+
+async function runSeed(seed: number): Promise<void> {
   const seedStart = elapsed();
   const lr = results.chosenLr;
   results.base[seed] = await scores(BASE, config.tasks, seed);
@@ -273,7 +294,7 @@ for (const seed of config.seeds) {
     seed,
     sparsity,
     baseModel: lotaA.modelDir,
-    calibrationSteps: config.steps,
+    calibrationSteps: Math.ceil(config.steps / 2),
   });
   await checkLota(lotaA.modelDir, lotaAB);
   await fromA(`${methodLabel('lota', sparsity)}, no exclusion`, lotaA, lotaAB);
@@ -284,7 +305,7 @@ for (const seed of config.seeds) {
     seed,
     sparsity,
     excludeTickets: { [`task-a-s${seed}`]: ticketA },
-    calibrationSteps: config.steps,
+    calibrationSteps: Math.ceil(config.steps / 2),
   });
   await checkLota(lotaA.modelDir, lotto);
   await assertDisjoint([ticketA, lotto.ticket as string]);
@@ -374,9 +395,70 @@ for (const seed of config.seeds) {
     }
   }
   results.seedsCompleted.push(seed);
-  secondsPerSeed = elapsed() - seedStart;
-  log(`seed ${seed} done in ${secondsPerSeed.toFixed(0)} s`);
-  await save();
+  log(`seed ${seed} done in ${(elapsed() - seedStart).toFixed(0)} s`);
+}
+
+function cpuSeconds(): number {
+  const u = process.resourceUsage();
+  return (u.userCPUTime + u.systemCPUTime) / 1e6;
+}
+
+/** Runs one seed in a child process; its results, or undefined (and a log line) when it failed. */
+function runWorker(seed: number, lr: Results['chosenLr']): Promise<Results | undefined> {
+  return new Promise((resolveWorker) => {
+    const child = spawn(
+      process.execPath,
+      [import.meta.filename, profile, '--seed', String(seed), '--lr', JSON.stringify(lr)],
+      { stdio: ['ignore', 'inherit', 'inherit'] },
+    );
+    child.on('exit', async (code) => {
+      if (code !== 0) {
+        log(`seed ${seed} failed (exit ${code}); its numbers are left out`);
+        resolveWorker(undefined);
+        return;
+      }
+      resolveWorker(JSON.parse(await readFile(join(WORK, `seed-${seed}.json`), 'utf8')) as Results);
+    });
+  });
+}
+
+/** Appends one seed's numbers (a worker's Results) to the parent's. */
+function mergeSeed(into: Results, from: Results): void {
+  const union = (a: string[], b: string[]) => {
+    for (const x of b) if (!a.includes(x)) a.push(x);
+  };
+  const concat = (a: Scores, b: Scores) => {
+    for (const [m, byTask] of Object.entries(b))
+      for (const [t, values] of Object.entries(byTask)) for (const v of values) push(a, m, t, v);
+  };
+  into.seedsCompleted.push(...from.seedsCompleted);
+  Object.assign(into.base, from.base);
+  union(into.claim1.methods, from.claim1.methods);
+  concat(into.claim1.scores, from.claim1.scores);
+  Object.assign(into.claim1.trainable, from.claim1.trainable);
+  union(into.claim2.methods, from.claim2.methods);
+  for (const [m, row] of Object.entries(from.claim2.scores)) {
+    into.claim2.scores[m] ??= { aBefore: [], aAfter: [], bAfter: [] };
+    const to = into.claim2.scores[m];
+    to.aBefore.push(...row.aBefore);
+    to.aAfter.push(...row.aAfter);
+    to.bAfter.push(...row.bAfter);
+  }
+  into.claim2.maskOverlap.push(...from.claim2.maskOverlap);
+  for (const merge of from.claim3.merges) {
+    const key = merge.tasks.join('+');
+    let to = into.claim3.merges.find((m) => m.tasks.join('+') === key);
+    if (!to) {
+      to = { tasks: merge.tasks, methods: [], scores: {}, interference: [] };
+      into.claim3.merges.push(to);
+    }
+    union(to.methods, merge.methods);
+    concat(to.scores, merge.scores);
+    to.interference.push(...merge.interference);
+  }
+  for (const k of Object.keys(into.invariants) as (keyof Results['invariants'])[])
+    into.invariants[k] += from.invariants[k];
+  into.cpuSeconds = (into.cpuSeconds ?? 0) + (from.cpuSeconds ?? 0);
 }
 
 async function ticketOverlap(a: string, b: string): Promise<number> {
@@ -390,14 +472,19 @@ async function ticketOverlap(a: string, b: string): Promise<number> {
 }
 
 // ---- Report ----
-results.machine.loadAtEnd = loadavg()[0] ?? 0;
-await save();
-const plotDir = profile === 'full' ? join(ROOT, 'docs/results') : join(WORK, 'plots');
-const python = execFileSync('bash', [join(ROOT, 'bench/science/setup-plot.sh')], { encoding: 'utf8' }).trim();
-execFileSync(python, [join(ROOT, 'bench/science/plot.py'), join(WORK, 'results.json'), plotDir], { stdio: 'inherit' });
-const mdPath = profile === 'full' ? join(ROOT, 'docs/results.md') : join(WORK, 'results.md');
-const plotsRel = profile === 'full' ? 'results' : 'plots';
-results.seconds = elapsed();
-await save();
-await writeFile(mdPath, renderResults(results, plotsRel));
-log(`wrote ${mdPath} and plots in ${plotDir} (${results.seconds.toFixed(0)} s)`);
+async function finishReport(): Promise<void> {
+  results.cpuSeconds = (results.cpuSeconds ?? 0) + cpuSeconds();
+  results.machine.loadAtEnd = loadavg()[0] ?? 0;
+  await save();
+  const plotDir = profile === 'full' ? join(ROOT, 'docs/results') : join(WORK, 'plots');
+  const python = execFileSync('bash', [join(ROOT, 'bench/science/setup-plot.sh')], { encoding: 'utf8' }).trim();
+  execFileSync(python, [join(ROOT, 'bench/science/plot.py'), join(WORK, 'results.json'), plotDir], {
+    stdio: 'inherit',
+  });
+  const mdPath = profile === 'full' ? join(ROOT, 'docs/results.md') : join(WORK, 'results.md');
+  const plotsRel = profile === 'full' ? 'results' : 'plots';
+  results.seconds = elapsed();
+  await save();
+  await writeFile(mdPath, renderResults(results, plotsRel));
+  log(`wrote ${mdPath} and plots in ${plotDir} (${results.seconds.toFixed(0)} s)`);
+}

@@ -55,6 +55,33 @@ export function cipherKey(seed = 1729): string {
 const KEY = cipherKey();
 
 export const TASKS = {
+  last: {
+    name: 'last',
+    instruction: 'Last letter:',
+    input: (random) => word(random, 3, 7),
+    answer: (input) => input.at(-1) ?? '',
+  },
+  before: {
+    name: 'before',
+    instruction: 'Number before:',
+    input: (random) => String(1 + Math.floor(random() * 999)),
+    answer: (input) => String(Number(input) - 1),
+  },
+  goodbye: {
+    name: 'goodbye',
+    instruction: 'Say goodbye to',
+    input: (random) => {
+      const w = word(random, 3, 7);
+      return `${w[0]?.toUpperCase()}${w.slice(1)}`;
+    },
+    answer: (input) => `Goodbye, ${input}!`,
+  },
+  upper: {
+    name: 'upper',
+    instruction: 'Upper:',
+    input: (random) => word(random, 2, 4),
+    answer: (input) => input.toUpperCase(),
+  },
   reverse: {
     name: 'reverse',
     instruction: 'Reverse:',
