@@ -110,7 +110,9 @@ export type DependencyObservation =
   | { state: 'Missing' }
   | { state: 'Pending'; phase?: string }
   | { state: 'Succeeded'; ticketUri?: string; modelUri?: string }
-  | { state: 'Failed'; reason?: string; message?: string };
+  | { state: 'Failed'; reason?: string; message?: string }
+  /** It waits, directly or through others, for this very resource: neither can ever start. */
+  | { state: 'Cycle'; path: string[] };
 
 export interface Observations {
   phases: Partial<Record<TrainerPhase, PhaseObservation>>;
@@ -409,6 +411,8 @@ function startOrWait(plan: Plan, status: MachineStatus, phase: TrainerPhase, obs
   for (const name of plan.dependencies) {
     const dep = observed.dependencies[name] ?? { state: 'Missing' };
     switch (dep.state) {
+      case 'Cycle':
+        return fail('DependencyCycle', `excludeTicketsOf forms a cycle: ${dep.path.join(' → ')}`, plan, observed);
       case 'Failed':
         return fail(
           'DependencyFailed',

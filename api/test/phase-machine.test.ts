@@ -351,6 +351,16 @@ describe('dependencies', () => {
     expect(cond(n.status, 'Failed')?.reason).toBe('DependencyHasNoTicket');
   });
 
+  it('fails both ends of a LoTTO cycle instead of waiting forever', () => {
+    const t = nextState(
+      lotto(),
+      undefined,
+      observe({}, { 'task-0': { state: 'Cycle', path: ['task-a', 'task-0', 'task-a'] } }),
+    );
+    expect(cond(t.status, 'Failed')?.reason).toBe('DependencyCycle');
+    expect(t.status.message).toBe('excludeTicketsOf forms a cycle: task-a → task-0 → task-a');
+  });
+
   it('keeps the running phase when a dependency vanishes before a retry', () => {
     const t = nextState(
       lotto(),

@@ -36,6 +36,7 @@ import {
 } from './kube/resources.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import type { ProgressPoller } from './progress.ts';
+import { findCycle } from './reconcile/cycles.ts';
 import { desiredJob } from './reconcile/job.ts';
 import { jobName, LABELS } from './reconcile/names.ts';
 import {
@@ -186,6 +187,19 @@ export class Reconciler {
     const dependencies: Observations['dependencies'] = {};
     for (const dep of plan.dependencies) {
       dependencies[dep] = observeDependency(informers.get<AdaptationObject>('LotaAdaptation', `${ns}/${dep}`));
+    }
+    if (plan.kind === 'LotaAdaptation' && plan.dependencies.length > 0) {
+      const waitsFor = (name: string) =>
+        name === plan.name
+          ? plan.dependencies
+          : (informers.get<KubeObject & { spec?: { lota?: { excludeTicketsOf?: string[] } } }>(
+              'LotaAdaptation',
+              `${ns}/${name}`,
+            )?.spec?.lota?.excludeTicketsOf ?? []);
+      const cycle = findCycle(plan.name, waitsFor);
+      const via = cycle?.[1];
+      if (cycle && via !== undefined && dependencies[via]?.state !== 'Succeeded')
+        dependencies[via] = { state: 'Cycle', path: cycle };
     }
     return { phases, dependencies, now };
   }

@@ -281,6 +281,18 @@ describe('LotaAdaptation on a real cluster', () => {
     expect(await exists('job', 'broken-train')).toBe(false);
   });
 
+  it('fails a LoTTO cycle at once instead of waiting forever', async () => {
+    const lotto = (name: string, other: string) =>
+      adaptation(name, { lota: { sparsity: 0.9, calibration: { steps: 4 }, excludeTicketsOf: [other] } });
+    await apply({ apiVersion: 'v1', kind: 'List', items: [lotto('cyc-a', 'cyc-b'), lotto('cyc-b', 'cyc-a')] });
+    for (const name of ['cyc-a', 'cyc-b']) {
+      const failed = await phaseOf('lotaadaptation', name, ['Failed']);
+      expect(cond(failed, 'Failed')?.reason).toBe('DependencyCycle');
+      expect(failed.status?.message).toContain('excludeTicketsOf forms a cycle');
+    }
+    expect(await exists('job', 'cyc-a-calibrate')).toBe(false);
+  });
+
   it('fails a run that cannot start within activeDeadlineSeconds, showing it queued meanwhile', async () => {
     // The local node cannot run this image: its pod waits (ErrImageNeverPull) like one stuck on a pull.
     await apply(adaptation('stuck', { trainer: { image: 'registry.invalid/none:1' }, activeDeadlineSeconds: 8 }));
