@@ -70,6 +70,27 @@ describe('lota-trainer phases', () => {
       encoding: 'utf8',
     });
     expect(JSON.parse(inspect.stdout).trainable).toBe(train.termination.mask.trainable);
+    const evaluated = spawnSync(
+      process.execPath,
+      [
+        CLI,
+        'eval',
+        '--model',
+        base,
+        '--data',
+        data,
+        '--ticket',
+        join(work, 'run', 'ticket.safetensors'),
+        '--max-seq-length',
+        '16',
+      ],
+      { env: { ...process.env, LOTA_BACKEND: 'cpu' }, encoding: 'utf8' },
+    );
+    expect(evaluated.status, evaluated.stderr).toBe(0);
+    expect(JSON.parse(evaluated.stdout)).toMatchObject({
+      evalLoss: expect.any(Number),
+      exactMatch: expect.any(Number),
+    });
     const apply = trainer(
       ['apply', '--base', other, '--ticket', join(work, 'run', 'ticket.safetensors'), '--out', join(work, 'x')],
       {},
