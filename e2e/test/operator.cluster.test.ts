@@ -251,7 +251,7 @@ describe('the operator, end to end', () => {
     expect(jobs.map((j) => [j.metadata.name, j.status?.failed, j.status?.succeeded])).toEqual([['flaky-train', 1, 1]]);
   });
 
-  it('suspends (no Job runs), keeps finished phases, and resumes to Succeeded', async () => {
+  it('serves trainer progress at the pod IP; suspends (no Job runs), keeps finished phases, resumes to Succeeded', async () => {
     await apply('LotaAdaptation', 'pausable', adaptationSpec('pausable', { training: { maxSteps: 80, batchSize: 4 } }));
     const calibrateRecord = join(models, 'runs/pausable/phases/calibrate.json');
     await waitFor(
@@ -262,6 +262,19 @@ describe('the operator, end to end', () => {
       },
       { timeoutMs: 180_000 },
     );
+    // The trainer's progress endpoint answers at the pod's own IP (127.A.B.N on the local node), where the operator
+    // polls it.
+    const progress = await waitFor('train progress at the pod IP', async () => {
+      const pods = JSON.parse(
+        await kubectl(['get', 'pods', '-n', ns, '-l', 'job-name=pausable-train', '-o', 'json']),
+      ) as { items: { status?: { phase?: string; podIP?: string } }[] };
+      const ip = pods.items.find((p) => p.status?.phase === 'Running')?.status?.podIP;
+      if (!ip) return undefined;
+      const res = await fetch(`http://${ip}:8080/progress`, { signal: AbortSignal.timeout(5000) });
+      const body = (await res.json()) as { phase?: string; step?: number; totalSteps?: number };
+      return body.phase === 'train' && (body.step ?? 0) > 0 ? body : undefined;
+    });
+    expect(progress).toMatchObject({ phase: 'train', totalSteps: 80 });
     const calibratedAt = statSync(calibrateRecord).mtimeMs;
     await kubectl(['patch', 'lotaadaptation', 'pausable', '-n', ns, '--type=merge', '-p', '{"spec":{"suspend":true}}']);
     await waitFor('pausable Suspended with nothing running', async () => {
