@@ -6,7 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 req=python/requirements.txt
 key=$(sha256sum "$req" | cut -c1-12)
-venv="${LOTA_CACHE:-$HOME/.cache/lota}/venv-py-$key"
+cache="${LOTA_CACHE:-$HOME/.cache/lota}"
+venv="$cache/venv-py-$key"
+# One builder at a time: a second run waits here instead of deleting the first one's half-built venv.
+mkdir -p "$cache"
+exec 9>"$cache/venv-py.lock"
+flock 9
 if [ ! -x "$venv/bin/python" ] || [ ! -f "$venv/.complete" ]; then
   rm -rf "$venv"
   python3 -m venv "$venv" >&2
