@@ -191,7 +191,7 @@ export function adaptationPlan(meta: ObjectMetaForPlan, spec: AdaptationSpecForP
 }
 
 export function mergePlan(meta: ObjectMetaForPlan, spec: MergeSpecForPlan): Plan {
-  const inputs = spec.tickets.map((t, i) => {
+  const inputs = (spec.tickets ?? []).map((t, i) => {
     const ref = typeof t.adaptationRef === 'string' ? t.adaptationRef : t.adaptationRef?.name;
     return {
       name: t.name ?? ref ?? `ticket-${i}`,

@@ -130,6 +130,22 @@ describe('Reflector', () => {
     expect(changes).toEqual(['added a@20', 'updated a@21', 'deleted a@21', 'added a@27']);
   });
 
+  it('reports other ERROR events and watches again from the last version without relisting', async () => {
+    const { source, errors, reflector } = setup();
+    source.lists.push({ items: [], resourceVersion: '10' });
+    reflector.start();
+    await until(() => source.streams.length === 1, 'first watch');
+    source.lastStream?.send({ type: 'ADDED', object: obj('a', '11') });
+    source.lastStream?.send({
+      type: 'ERROR',
+      object: { code: 500, reason: 'InternalError', message: 'etcdserver: leader changed' },
+    });
+    await until(() => source.streams.length === 2, 'watch after the error');
+    expect(source.lastStream?.from).toBe('11');
+    expect(source.listCalls).toBe(1);
+    expect(errors.map(String)).toEqual(['Error: watch things: etcdserver: leader changed']);
+  });
+
   it('drops a silent watch (watchdog) and watches again from the last version', async () => {
     const { source, reflector } = setup({ watchdogMs: 20 });
     source.lists.push({ items: [], resourceVersion: '10' });
