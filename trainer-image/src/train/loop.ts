@@ -100,6 +100,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       const info: StepInfo = { step, totalSteps: steps.length, epoch, loss: result.loss, lr, tokens: result.tokens };
       history.push(info);
       await options.onStep?.(info);
+      // A step is synchronous tensor work: yield to the event loop so sockets (the /progress endpoint) and timers run.
+      await new Promise<void>((resolve) => setImmediate(resolve));
     } finally {
       disposeGrads(grads);
     }
