@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { healthScript, runArgoHealth, runHealth, runKstatus } from '../../gitops/test/lua.ts';
 import { tool } from '../../scripts/toolchain.ts';
@@ -24,7 +24,27 @@ import { waitFor } from '../harness/wait.ts';
 const run = promisify(execFile);
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const chartDir = join(repoRoot, 'charts/lota-operator');
-const { kubectl, kubeconfigPath, logsDir, pvcRoot } = cluster();
+const { kubeconfigPath, logsDir, pvcRoot } = cluster();
+
+/**
+ * kubectl against the shared control plane. Unlike the harness's, it opens stdin only when there is input and
+ * handles an early close of it: a kubectl that exits without reading stdin must not surface as an unhandled EPIPE.
+ */
+function kubectl(args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(
+      inject('kubectlPath'),
+      ['--kubeconfig', kubeconfigPath, ...args],
+      { maxBuffer: 64 << 20, timeout: opts.timeoutMs ?? 120_000 },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error(`kubectl ${args.join(' ')} failed: ${stderr.trim() || err.message}`));
+        else resolve(stdout);
+      },
+    );
+    child.stdin?.on('error', () => undefined);
+    child.stdin?.end(opts.input);
+  });
+}
 
 const release = `ship-${process.pid}`;
 const fullname = `${release}-lota-operator`;
