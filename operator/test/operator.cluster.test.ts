@@ -42,7 +42,7 @@ const exists = async (kind: string, name: string) =>
 const apply = (obj: object) => kubectl(['apply', '-n', ns, '-f', '-'], { input: JSON.stringify(obj) });
 const cond = (o: Obj, type: string) => o.status?.conditions?.find((c) => c.type === type);
 
-async function phaseOf(kind: string, name: string, want: string[], timeoutMs = 120_000): Promise<Obj> {
+async function phaseOf(kind: string, name: string, want: string[], timeoutMs = 240_000): Promise<Obj> {
   return waitFor(
     `${kind} ${name} in ${want.join('|')}`,
     async () => {
@@ -247,10 +247,10 @@ describe('LotaAdaptation on a real cluster', () => {
     const env = Object.fromEntries((job.spec.template?.spec.containers[0]?.env ?? []).map((e) => [e.name, e.value]));
     expect(JSON.parse(env.LOTA_TICKET_REFS ?? '')).toEqual({ 'task-c': 'pvc://models/runs/task-c/ticket.safetensors' });
 
-    expect((await phaseOf('lotaadaptation', 'task-d', ['Succeeded', 'Failed'], 180_000)).status?.phase).toBe(
+    expect((await phaseOf('lotaadaptation', 'task-d', ['Succeeded', 'Failed'], 300_000)).status?.phase).toBe(
       'Succeeded',
     );
-    const merged = await phaseOf('ticketmerge', 'merged', ['Succeeded', 'Failed'], 180_000);
+    const merged = await phaseOf('ticketmerge', 'merged', ['Succeeded', 'Failed'], 300_000);
     expect(merged.status?.message).not.toMatch(/failed/);
     expect(merged.status).toMatchObject({
       phase: 'Succeeded',
