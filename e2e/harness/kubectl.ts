@@ -29,6 +29,9 @@ export function makeKubectl(kubectlPath: string, kubeconfig: string): Kubectl {
           } else resolve(stdout);
         },
       );
+      // kubectl may exit before reading its input (a usage error): the failure is reported by the callback above,
+      // so an EPIPE on stdin must not become an unhandled error.
+      child.stdin?.on('error', () => {});
       child.stdin?.end(opts.input ?? '');
     });
 }
