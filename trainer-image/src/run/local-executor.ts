@@ -203,7 +203,6 @@ export class LocalExecutor {
     code: number | null,
     signal: NodeJS.Signals | null,
   ) {
-    t.child = undefined;
     const text = await readFile(log, 'utf8').catch(() => undefined);
     let termination: TerminationMessage | undefined;
     try {
@@ -226,6 +225,9 @@ export class LocalExecutor {
         exitCode,
       };
     }
+    // Only now, with the outcome observed: cleared earlier, the run loop could wake during the read above, see no
+    // child and no action (the phase still "Running") and stop with the resource unfinished.
+    t.child = undefined;
     this.notify();
   }
 }
