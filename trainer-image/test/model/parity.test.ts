@@ -5,11 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { selectBackend } from '../../src/backend/select.ts';
 import { logits as forwardLogits, type ModelInputs } from '../../src/model/llama.ts';
 import { disposeParameters } from '../../src/model/parameters.ts';
 import { loadPretrained, savePretrained } from '../../src/model/pretrained.ts';
 import { countTargets, shiftLabels, summedNll } from '../../src/train/loss.ts';
+import { testBackends, useBackend } from '../helpers/backends.ts';
 import { HF_REFERENCE, python } from '../helpers/python.ts';
 
 interface Reference {
@@ -113,8 +113,9 @@ let references: Reference[];
 const ours = new Map<string, { logits: Float32Array; dir: string; ref: Reference }>();
 let reloaded: { logits: number[] }[];
 
+const BACKENDS = testBackends();
+
 beforeAll(async () => {
-  await selectBackend('cpu', () => {});
   work = await mkdtemp(join(tmpdir(), 'lota-parity-'));
   const makeFile = join(work, 'make.json');
   await writeFile(
@@ -128,33 +129,45 @@ afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-describe.each(LABELS.map((label, i) => [label, i] as const))('parity with transformers: %s', (label, index) => {
-  it('matches logits within 1e-4 and loss within 1e-5', async () => {
-    const ref = references[index] as Reference;
-    const model = await loadPretrained(join(work, slug(label)));
-    const { inputs, labels } = inputsOf(ref);
-    const mask = ref.attention_mask.flat();
-    const vocab = model.config.vocabSize;
-    const targets = shiftLabels(labels, inputs.batch, inputs.seqLen);
-    const [logitsNow, loss] = tf.tidy(() => {
-      const out = forwardLogits(model.params, model.config, inputs);
-      return [out.dataSync() as Float32Array, summedNll(out, targets).dataSync()[0] as number];
-    });
-    expect(maxAbsDiff(logitsNow, ref.logits, mask, vocab)).toBeLessThan(1e-4);
-    expect(Math.abs(loss / countTargets(targets) - ref.loss)).toBeLessThan(1e-5);
-
-    // Move the weights (one SGD step) so the checkpoint we write differs from the one transformers made.
-    tf.tidy(() => {
-      const { grads } = tf.variableGrads(() => summedNll(forwardLogits(model.params, model.config, inputs), targets));
-      for (const v of model.params.values()) v.assign(tf.sub(v, tf.mul(grads[v.name] as tf.Tensor, 0.05)));
-    });
-    const moved = tf.tidy(() => forwardLogits(model.params, model.config, inputs).dataSync() as Float32Array);
-    expect(maxAbsDiff(moved, ref.logits, mask, vocab)).toBeGreaterThan(1e-3);
-    const dir = join(work, `${slug(label)}-ours`);
-    await savePretrained(dir, model.config, model.params);
-    ours.set(label, { logits: moved, dir, ref });
-    disposeParameters(model.params);
+// Every backend meets the same tolerances; the checkpoint written and reloaded below comes from the first (fastest).
+describe.each(BACKENDS)('parity with transformers on %s', (backend) => {
+  beforeAll(async () => {
+    await useBackend(backend);
   });
+
+  it.each(LABELS.map((label, i) => [label, i] as const))(
+    '%s: logits within 1e-4, loss within 1e-5',
+    async (label, index) => {
+      const ref = references[index] as Reference;
+      const model = await loadPretrained(join(work, slug(label)));
+      const { inputs, labels } = inputsOf(ref);
+      const mask = ref.attention_mask.flat();
+      const vocab = model.config.vocabSize;
+      const targets = shiftLabels(labels, inputs.batch, inputs.seqLen);
+      const [logitsNow, loss] = tf.tidy(() => {
+        const out = forwardLogits(model.params, model.config, inputs);
+        return [out.dataSync() as Float32Array, summedNll(out, targets).dataSync()[0] as number];
+      });
+      expect(maxAbsDiff(logitsNow, ref.logits, mask, vocab)).toBeLessThan(1e-4);
+      expect(Math.abs(loss / countTargets(targets) - ref.loss)).toBeLessThan(1e-5);
+
+      if (backend !== BACKENDS[0]) {
+        disposeParameters(model.params);
+        return;
+      }
+      // Move the weights (one SGD step) so the checkpoint we write differs from the one transformers made.
+      tf.tidy(() => {
+        const { grads } = tf.variableGrads(() => summedNll(forwardLogits(model.params, model.config, inputs), targets));
+        for (const v of model.params.values()) v.assign(tf.sub(v, tf.mul(grads[v.name] as tf.Tensor, 0.05)));
+      });
+      const moved = tf.tidy(() => forwardLogits(model.params, model.config, inputs).dataSync() as Float32Array);
+      expect(maxAbsDiff(moved, ref.logits, mask, vocab)).toBeGreaterThan(1e-3);
+      const dir = join(work, `${slug(label)}-ours`);
+      await savePretrained(dir, model.config, model.params);
+      ours.set(label, { logits: moved, dir, ref });
+      disposeParameters(model.params);
+    },
+  );
 });
 
 describe('checkpoints we write', () => {

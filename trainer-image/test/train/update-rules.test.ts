@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { selectBackend } from '../../src/backend/select.ts';
 import { mulberry32 } from '../../src/data/random.ts';
 import {
   adam,
@@ -16,6 +15,7 @@ import {
   type UpdateRule,
   updateRule,
 } from '../../src/train/update-rules.ts';
+import { testBackends, useBackend } from '../helpers/backends.ts';
 import { python } from '../helpers/python.ts';
 
 const SCRIPT = fileURLToPath(new URL('../python/optim_reference.py', import.meta.url));
@@ -59,7 +59,6 @@ function inputsOf(index: number): { value: number[]; grads: number[][] } {
 
 let expected: number[][][];
 beforeAll(async () => {
-  await selectBackend('cpu', () => {});
   const work = await mkdtemp(join(tmpdir(), 'lota-optim-'));
   const file = join(work, 'cases.json');
   const all = cases.map(([, optimizer, options], i) => ({ optimizer, options, lr: LR, ...inputsOf(i) }));
@@ -67,26 +66,32 @@ beforeAll(async () => {
   expected = await python<number[][][]>(SCRIPT, [file]);
 }, 120_000);
 
-describe.each(cases.map((c, i) => [...c, i] as const))(
-  '%s matches torch.optim',
-  (_label, _optimizer, _options, rule, index) => {
-    it('over four steps on a 2-D tensor, and identically on its flattened 1-D view', () => {
-      const { value, grads } = inputsOf(index);
-      for (const shape of [[3, 4], [N]]) {
-        let p = tf.tensor(value, shape);
-        let state = rule.stateSlots.map(() => tf.zeros(shape));
-        for (const [step, g] of grads.entries()) {
-          const out = rule.update(p, tf.tensor(g, shape), state, step + 1, LR);
-          p = out.value;
-          state = out.state;
-          const got = [...p.dataSync()];
-          const want = expected[index]?.[step] as number[];
-          expect(Math.max(...got.map((x, i) => Math.abs(x - (want[i] as number))))).toBeLessThan(2e-6);
+describe.each(testBackends())('on %s', (backend) => {
+  beforeAll(async () => {
+    await useBackend(backend);
+  });
+
+  describe.each(cases.map((c, i) => [...c, i] as const))(
+    '%s matches torch.optim',
+    (_label, _optimizer, _options, rule, index) => {
+      it('over four steps on a 2-D tensor, and identically on its flattened 1-D view', () => {
+        const { value, grads } = inputsOf(index);
+        for (const shape of [[3, 4], [N]]) {
+          let p = tf.tensor(value, shape);
+          let state = rule.stateSlots.map(() => tf.zeros(shape));
+          for (const [step, g] of grads.entries()) {
+            const out = rule.update(p, tf.tensor(g, shape), state, step + 1, LR);
+            p = out.value;
+            state = out.state;
+            const got = [...p.dataSync()];
+            const want = expected[index]?.[step] as number[];
+            expect(Math.max(...got.map((x, i) => Math.abs(x - (want[i] as number))))).toBeLessThan(2e-6);
+          }
         }
-      }
-    });
-  },
-);
+      });
+    },
+  );
+});
 
 describe('updateRule', () => {
   it('builds each rule from its declarative spec', () => {
