@@ -154,6 +154,9 @@ export class Reconciler {
     const phase = t.status.phase;
     if (phase !== 'Succeeded' && phase !== 'Failed' && phase !== 'Suspended') {
       requeueAfterMs = min(requeueAfterMs, this.deps.resyncMs ?? 30_000);
+      // While a trainer runs, look again when its next progress reading is due, so status.progress stays live.
+      if (phase === 'Calibrating' || phase === 'Training' || phase === 'Merging')
+        requeueAfterMs = min(requeueAfterMs, this.deps.progress.intervalMs);
       if (plan.activeDeadlineSeconds !== undefined && t.status.startTime) {
         const left = Date.parse(t.status.startTime) + plan.activeDeadlineSeconds * 1000 - now.getTime();
         requeueAfterMs = min(requeueAfterMs, Math.max(left, 0) + 1000);

@@ -42,6 +42,11 @@ export class ProgressPoller {
     };
   }
 
+  /** How often each pod is read at most. */
+  get intervalMs(): number {
+    return this.opts.intervalMs;
+  }
+
   /** The latest reading of the pod `podUid` at `podIp`; starts a new read if the last one is older than the interval. */
   latest(podUid: string, podIp: string | undefined, key: string): ProgressReading | undefined {
     let entry = this.entries.get(podUid);

@@ -294,7 +294,9 @@ export const LotaAdaptationStatus = Obj(
     phase: Type.Optional(StringEnum(ADAPTATION_PHASES, { description: 'Where the adaptation is (docs/api.md).' })),
     conditions: Conditions(),
     observedGeneration: ObservedGeneration(),
-    startTime: Timestamp('When the first phase Job was created.'),
+    startTime: Timestamp(
+      'When the run was accepted (waiting for tickets included); activeDeadlineSeconds counts from here. Cleared while suspended.',
+    ),
     completionTime: Timestamp('When it reached Succeeded or Failed.'),
     attempts: Type.Optional(
       Obj(
@@ -302,7 +304,10 @@ export const LotaAdaptationStatus = Obj(
           calibrate: Type.Optional(Int32({ description: 'Pods started for calibration.', minimum: 0 })),
           train: Type.Optional(Int32({ description: 'Pods started for training.', minimum: 0 })),
         },
-        { description: 'Pods started per phase (retries and disruptions included).' },
+        {
+          description:
+            'Pods started per phase: failed, running and succeeded ones (pods lost to disruptions are not counted).',
+        },
       ),
     ),
     progress: Type.Optional(Progress),

@@ -206,12 +206,17 @@ export const TicketMergeStatus = Obj(
     phase: Type.Optional(StringEnum(MERGE_PHASES, { description: 'Where the merge is (docs/api.md).' })),
     conditions: Conditions(),
     observedGeneration: ObservedGeneration(),
-    startTime: Timestamp('When the merge Job was created.'),
+    startTime: Timestamp(
+      'When the run was accepted (waiting for tickets included); activeDeadlineSeconds counts from here. Cleared while suspended.',
+    ),
     completionTime: Timestamp('When it reached Succeeded or Failed.'),
     attempts: Type.Optional(
       Obj(
         { merge: Type.Optional(Int32({ description: 'Pods started for the merge.', minimum: 0 })) },
-        { description: 'Pods started per phase (retries and disruptions included).' },
+        {
+          description:
+            'Pods started per phase: failed, running and succeeded ones (pods lost to disruptions are not counted).',
+        },
       ),
     ),
     tickets: Type.Optional(
