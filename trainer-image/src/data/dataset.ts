@@ -14,12 +14,18 @@ export interface Dataset {
 
 export interface DatasetOptions {
   maxSeqLength: number;
+  /** Prompt tokens kept (truncated from the left); unlimited when absent. */
+  maxPromptLength?: number;
   policy?: BadLinePolicy;
 }
 
 export async function loadDataset(file: string, tokenizer: TextTokenizer, options: DatasetOptions): Promise<Dataset> {
   if (!Number.isInteger(options.maxSeqLength) || options.maxSeqLength < 2) {
     throw new Error(`maxSeqLength must be an integer ≥ 2, got ${options.maxSeqLength}`);
+  }
+  const { maxPromptLength } = options;
+  if (maxPromptLength !== undefined && (!Number.isInteger(maxPromptLength) || maxPromptLength < 1)) {
+    throw new Error(`maxPromptLength must be an integer ≥ 1, got ${maxPromptLength}`);
   }
   const policy = options.policy ?? 'fail';
   const { records, skipped } = await readJsonl(file, policy);
@@ -32,7 +38,11 @@ export async function loadDataset(file: string, tokenizer: TextTokenizer, option
       skipped.push({ line: record.line, reason: error.message });
       continue;
     }
-    const example = tokenizeRecord(tokenizer, record, { maxSeqLength: options.maxSeqLength, file });
+    const example = tokenizeRecord(tokenizer, record, {
+      maxSeqLength: options.maxSeqLength,
+      ...(maxPromptLength !== undefined ? { maxPromptLength } : {}),
+      file,
+    });
     if (example === null) truncatedAway.push(record.line);
     else examples.push(example);
   }

@@ -1,5 +1,6 @@
 // Turning records into token ids and labels. Labels equal the ids on tokens the model should learn to produce
-// (assistant turns, completions, plain text) and IGNORE_INDEX elsewhere; truncation keeps the first maxSeqLength.
+// (assistant turns, completions, plain text) and IGNORE_INDEX elsewhere. The prompt (the tokens before the first
+// learned one) is cut from the left to maxPromptLength, then the whole example is cut to its first maxSeqLength.
 
 import type { ChatMessage, TextTokenizer } from '../tokenizer/tokenizer.ts';
 import { IGNORE_INDEX } from '../train/loss.ts';
@@ -41,6 +42,8 @@ function chatExample(tokenizer: TextTokenizer, messages: ChatMessage[], file: st
 
 export interface TokenizeOptions {
   maxSeqLength: number;
+  /** Prompt tokens kept, counting a leading BOS (which is always kept); the oldest are dropped first. */
+  maxPromptLength?: number;
   /** Names the dataset in errors. */
   file: string;
 }
@@ -69,6 +72,7 @@ export function tokenizeRecord(
     // The first token is never predicted (nothing precedes it), so labelling it changes nothing.
     example = { inputIds: ids, labels: [...ids], line: record.line };
   }
+  if (options.maxPromptLength !== undefined) truncatePrompt(example, options.maxPromptLength, tokenizer.bosId);
   if (example.inputIds.length > options.maxSeqLength) {
     example.inputIds.length = options.maxSeqLength;
     example.labels.length = options.maxSeqLength;
@@ -76,4 +80,17 @@ export function tokenizeRecord(
   // Position 0's label is never a target; an example needs a label after it.
   if (!example.labels.slice(1).some((l) => l !== IGNORE_INDEX)) return null;
   return example;
+}
+
+/**
+ * Drops the oldest prompt tokens so at most maxPromptLength remain before the first learned token, keeping a
+ * leading BOS: the model was trained with it at position 0.
+ */
+function truncatePrompt(example: TokenizedExample, maxPromptLength: number, bosId: number | null): void {
+  const promptLength = example.labels.findIndex((l) => l !== IGNORE_INDEX);
+  if (promptLength <= maxPromptLength) return; // includes -1: nothing learned, nothing to keep room for
+  const keep = bosId !== null && example.inputIds[0] === bosId && maxPromptLength > 0 ? 1 : 0;
+  const drop = promptLength - maxPromptLength;
+  example.inputIds.splice(keep, drop);
+  example.labels.splice(keep, drop);
 }

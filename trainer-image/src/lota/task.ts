@@ -30,7 +30,11 @@ export async function loadTask(
   resolve: (uri: string) => string,
 ): Promise<TaskData> {
   const tokenizer = await TextTokenizer.load(baseDir);
-  const options = { maxSeqLength: spec.dataset.maxSeqLength, policy: spec.dataset.invalidLines };
+  const options = {
+    maxSeqLength: spec.dataset.maxSeqLength,
+    maxPromptLength: spec.dataset.maxPromptLength,
+    policy: spec.dataset.invalidLines,
+  };
   const train = await loadDataset(resolve(spec.dataset.uri), tokenizer, options);
   const padId = tokenizer.padId ?? tokenizer.eosId ?? 0;
   if (spec.dataset.evalUri === undefined) return { tokenizer, train, padId };

@@ -45,6 +45,52 @@ describe('examples', () => {
     expect(ex?.labels).toEqual(ex?.inputIds);
   });
 
+  it('maxPromptLength drops the oldest prompt tokens (keeping BOS), before maxSeqLength applies', async () => {
+    const tok = await byteTokenizer();
+    const record = { kind: 'prompt' as const, prompt: 'abcdefgh', completion: 'xy', line: 1 };
+    const ex = tokenizeRecord(tok, record, { maxSeqLength: 8, maxPromptLength: 4, file: 'f' });
+    expect(ex?.inputIds).toEqual([256, ...bytes('fgh'), ...bytes('xy'), 257]);
+    expect(ex?.labels).toEqual([IGNORE_INDEX, IGNORE_INDEX, IGNORE_INDEX, IGNORE_INDEX, ...bytes('xy'), 257]);
+    // Without the prompt limit the same maxSeqLength leaves no response token.
+    expect(tokenizeRecord(tok, record, { maxSeqLength: 8, file: 'f' })).toBeNull();
+    // A prompt already within the limit, and text (no prompt), are unchanged.
+    const short = tokenizeRecord(tok, { ...record, prompt: 'ab' }, { maxSeqLength: 64, maxPromptLength: 4, file: 'f' });
+    expect(short?.inputIds).toEqual([256, ...bytes('ab'), ...bytes('xy'), 257]);
+    const text = tokenizeRecord(
+      tok,
+      { kind: 'text', text: 'abcdefgh', line: 1 },
+      {
+        maxSeqLength: 64,
+        maxPromptLength: 2,
+        file: 'f',
+      },
+    );
+    expect(text?.inputIds).toEqual([256, ...bytes('abcdefgh'), 257]);
+  });
+
+  it('maxPromptLength on messages cuts the turns before the first assistant turn from the left', async () => {
+    const tok = await byteTokenizer();
+    const messages = [
+      { role: 'user', content: 'a long question' },
+      { role: 'assistant', content: 'yo' },
+    ];
+    const full = tokenizeRecord(tok, { kind: 'messages', messages, line: 1 }, { maxSeqLength: 256, file: 'f' });
+    const cut = tokenizeRecord(
+      tok,
+      { kind: 'messages', messages, line: 1 },
+      { maxSeqLength: 256, maxPromptLength: 5, file: 'f' },
+    );
+    const promptOf = (ex: typeof cut) =>
+      (ex?.inputIds ?? []).slice(
+        0,
+        ex?.labels.findIndex((l) => l !== IGNORE_INDEX),
+      );
+    expect(promptOf(cut)).toEqual(promptOf(full).slice(-5));
+    expect(labelled(cut?.inputIds ?? [], cut?.labels ?? [])).toEqual(
+      labelled(full?.inputIds ?? [], full?.labels ?? []),
+    );
+  });
+
   it('drops an example whose completion lies beyond maxSeqLength', async () => {
     const tok = await byteTokenizer();
     const record = { kind: 'prompt' as const, prompt: 'a long prompt', completion: 'x', line: 1 };
@@ -139,5 +185,9 @@ describe('malformed dataset lines are refused with file, line and reason', () =>
     const ds = await loadDataset(file, tok, { maxSeqLength: 8 });
     expect(ds.examples).toHaveLength(1);
     expect(ds.truncatedAway).toEqual([1]);
+    const cut = await loadDataset(file, tok, { maxSeqLength: 8, maxPromptLength: 4 });
+    expect(cut.examples.map((e) => e.line)).toEqual([1, 2]);
+    expect(cut.truncatedAway).toEqual([]);
+    await expect(loadDataset(file, tok, { maxSeqLength: 8, maxPromptLength: 0 })).rejects.toThrow(/maxPromptLength/);
   });
 });
