@@ -5,30 +5,25 @@ import type { TokenizedExample } from '../data/examples.ts';
 import { disposeParameters } from '../model/parameters.ts';
 import { loadPretrained } from '../model/pretrained.ts';
 import { DenseOptimizer } from '../train/dense-optimizer.ts';
-import { train } from '../train/loop.ts';
 import {
   applyEarlierTickets,
   artifact,
   baseFingerprint,
   type PhaseContext,
   type PhaseOutcome,
-  prepareOutput,
   requireLota,
-  resolveUri,
-  sinkOf,
   snapshot,
 } from './context.ts';
 import { type Extraction, globalTopK, randomMasks } from './extract.ts';
 import { writeMaskFile } from './mask-file.ts';
 import { seededRandom } from './random.ts';
-import { fractionOf, loadTask, stepsPerEpoch, targetNames, trainingPlan } from './task.ts';
+import { fractionOf, stepsPerEpoch, targetNames, trainingPlan } from './task.ts';
+import { loadPhaseTask, openPhase, trainStage } from './training-stage.ts';
 
 export async function calibrate(ctx: PhaseContext): Promise<PhaseOutcome> {
   const { spec } = ctx;
   const lota = requireLota(spec);
-  const sink = sinkOf(ctx);
-  const baseDir = resolveUri(ctx, spec.baseModel.uri);
-  await prepareOutput(ctx);
+  const { sink, baseDir } = await openPhase(ctx);
   const model = await loadPretrained(baseDir);
   try {
     const fingerprint = await baseFingerprint(baseDir);
@@ -42,7 +37,7 @@ export async function calibrate(ctx: PhaseContext): Promise<PhaseOutcome> {
       extraction = randomMasks(sizes, lota.sparsity, seededRandom(spec.training.seed), exclude);
       how = 'random mask (no calibration needed)';
     } else {
-      const task = await loadTask(spec, baseDir, (uri) => resolveUri(ctx, uri));
+      const task = await loadPhaseTask(ctx, baseDir);
       const { steps, dataFraction } = lota.calibration;
       const examples: TokenizedExample[] =
         steps === undefined
@@ -55,27 +50,18 @@ export async function calibrate(ctx: PhaseContext): Promise<PhaseOutcome> {
       const start = snapshot(model.params, targets);
       const all = [...model.params.keys()];
       const optimizer = new DenseOptimizer(plan.rule, model.params, all);
-      sink.begin('calibrate', total);
-      const result = await train({
+      const result = await trainStage(sink, 'calibrate', {
         params: model.params,
         config: model.config,
         examples,
         optimizer,
         trainable: all,
-        batchSize: plan.batchSize,
+        plan,
+        length: { epochs, ...(steps !== undefined ? { maxSteps: steps } : {}) },
         maxSeqLength: spec.dataset.maxSeqLength,
         padId: task.padId,
-        schedule: plan.schedule,
-        epochs,
-        ...(steps !== undefined ? { maxSteps: steps } : {}),
-        gradAccumulation: plan.gradAccumulation,
-        clip: plan.clip,
-        seed: plan.seed,
-        onStep: (info) =>
-          sink.step({ step: info.step, totalSteps: info.totalSteps, loss: info.loss, tokens: info.tokens }),
+        totalSteps: total,
       });
-      sink.end();
-      optimizer.dispose();
       calibrationLoss = result.trainLoss;
       const deltas = new Map<string, Float32Array>();
       for (const name of targets) {

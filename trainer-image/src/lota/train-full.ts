@@ -7,52 +7,32 @@ import { ARTIFACTS } from '@lota/api';
 import { disposeParameters } from '../model/parameters.ts';
 import { loadPretrained, savePretrained } from '../model/pretrained.ts';
 import { DenseOptimizer } from '../train/dense-optimizer.ts';
-import { train } from '../train/loop.ts';
-import {
-  artifact,
-  type PhaseContext,
-  type PhaseOutcome,
-  prepareOutput,
-  resolveUri,
-  sha256File,
-  sinkOf,
-  writeAtomic,
-} from './context.ts';
+import { artifact, type PhaseContext, type PhaseOutcome, sha256File, writeAtomic } from './context.ts';
 import { scoreTask } from './evaluation.ts';
-import { loadTask, SPEC_DTYPES, shardBytes, totalSteps, trainingPlan } from './task.ts';
+import { SPEC_DTYPES, shardBytes, totalSteps, trainingPlan } from './task.ts';
+import { loadPhaseTask, openPhase, trainStage } from './training-stage.ts';
 
 export async function trainFull(ctx: PhaseContext): Promise<PhaseOutcome> {
   const { spec } = ctx;
-  const sink = sinkOf(ctx);
-  const baseDir = resolveUri(ctx, spec.baseModel.uri);
-  await prepareOutput(ctx);
+  const { sink, baseDir } = await openPhase(ctx);
   const model = await loadPretrained(baseDir);
   try {
-    const task = await loadTask(spec, baseDir, (uri) => resolveUri(ctx, uri));
+    const task = await loadPhaseTask(ctx, baseDir);
     const plan = trainingPlan(spec, task.train.examples.length);
     const before = scoreTask(model.params, model.config, task, plan.batchSize, spec.dataset.maxSeqLength);
     const all = [...model.params.keys()];
     const optimizer = new DenseOptimizer(plan.rule, model.params, all);
-    sink.begin('train', totalSteps(task.train.examples.length, plan));
-    const result = await train({
+    const result = await trainStage(sink, 'train', {
       params: model.params,
       config: model.config,
       examples: task.train.examples,
       optimizer,
       trainable: all,
-      batchSize: plan.batchSize,
+      plan,
       maxSeqLength: spec.dataset.maxSeqLength,
       padId: task.padId,
-      schedule: plan.schedule,
-      epochs: plan.epochs,
-      ...(plan.maxSteps !== undefined ? { maxSteps: plan.maxSteps } : {}),
-      gradAccumulation: plan.gradAccumulation,
-      clip: plan.clip,
-      seed: plan.seed,
-      onStep: (s) => sink.step({ step: s.step, totalSteps: s.totalSteps, loss: s.loss, tokens: s.tokens }),
+      totalSteps: totalSteps(task.train.examples.length, plan),
     });
-    sink.end();
-    optimizer.dispose();
     const out = artifact(ctx, ARTIFACTS.model);
     await savePretrained(out.path, model.config, model.params, {
       dtype: (SPEC_DTYPES[spec.output.dtype] ?? { output: 'f32' as const }).output,

@@ -10,21 +10,13 @@ import { writeSafetensors } from '../io/safetensors.ts';
 import { disposeParameters } from '../model/parameters.ts';
 import { loadPretrained, savePretrained } from '../model/pretrained.ts';
 import { DenseOptimizer } from '../train/dense-optimizer.ts';
-import { train } from '../train/loop.ts';
-import {
-  artifact,
-  type PhaseContext,
-  type PhaseOutcome,
-  prepareOutput,
-  resolveUri,
-  sinkOf,
-  writeAtomic,
-} from './context.ts';
+import { artifact, type PhaseContext, type PhaseOutcome, writeAtomic } from './context.ts';
 import { InvalidSpecError } from './errors.ts';
 import { scoreTask } from './evaluation.ts';
 import { LoraParameters, loraNames } from './lora.ts';
-import { loadTask, SPEC_DTYPES, shardBytes, targetNames, totalSteps, trainingPlan } from './task.ts';
+import { SPEC_DTYPES, shardBytes, targetNames, totalSteps, trainingPlan } from './task.ts';
 import { modelDigest, taskResults } from './train-full.ts';
+import { loadPhaseTask, openPhase, trainStage } from './training-stage.ts';
 
 export const ADAPTER_DIR = 'adapter';
 
@@ -37,14 +29,12 @@ export async function trainLora(ctx: PhaseContext): Promise<PhaseOutcome> {
       'lora.dropout > 0 is not supported by this trainer (adapters are merged into the weights it reads)',
     );
   }
-  const sink = sinkOf(ctx);
-  await prepareOutput(ctx);
-  const baseDir = resolveUri(ctx, spec.baseModel.uri);
+  const { sink, baseDir } = await openPhase(ctx);
   const model = await loadPretrained(baseDir);
   const targets = targetNames(model.params, lora.targets, 'lora.targets');
   const params = new LoraParameters(model.params, targets, { rank: lora.rank, alpha: lora.alpha }, spec.training.seed);
   try {
-    const task = await loadTask(spec, baseDir, (uri) => resolveUri(ctx, uri));
+    const task = await loadPhaseTask(ctx, baseDir);
     const plan = trainingPlan(spec, task.train.examples.length);
     const before = scoreTask(params, model.config, task, plan.batchSize, spec.dataset.maxSeqLength);
     const adapters = params.adapterNames;
@@ -54,26 +44,17 @@ export async function trainLora(ctx: PhaseContext): Promise<PhaseOutcome> {
       rank: lora.rank,
       adapterEntries: adapters.reduce((s, n) => s + (params.get(n) as tf.Variable).size, 0),
     });
-    sink.begin('train', totalSteps(task.train.examples.length, plan));
-    const result = await train({
+    const result = await trainStage(sink, 'train', {
       params,
       config: model.config,
       examples: task.train.examples,
       optimizer,
       trainable: adapters,
-      batchSize: plan.batchSize,
+      plan,
       maxSeqLength: spec.dataset.maxSeqLength,
       padId: task.padId,
-      schedule: plan.schedule,
-      epochs: plan.epochs,
-      ...(plan.maxSteps !== undefined ? { maxSteps: plan.maxSteps } : {}),
-      gradAccumulation: plan.gradAccumulation,
-      clip: plan.clip,
-      seed: plan.seed,
-      onStep: (s) => sink.step({ step: s.step, totalSteps: s.totalSteps, loss: s.loss, tokens: s.tokens }),
+      totalSteps: totalSteps(task.train.examples.length, plan),
     });
-    sink.end();
-    optimizer.dispose();
     const after = scoreTask(params, model.config, task, plan.batchSize, spec.dataset.maxSeqLength);
 
     const dtype = SPEC_DTYPES[spec.output.dtype] ?? { dtype: 'F32' as const, output: 'f32' as const };

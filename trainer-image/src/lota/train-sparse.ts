@@ -5,18 +5,14 @@ import { ARTIFACTS } from '@lota/api';
 import * as tf from '@tensorflow/tfjs';
 import { disposeParameters } from '../model/parameters.ts';
 import { loadPretrained } from '../model/pretrained.ts';
-import { train } from '../train/loop.ts';
 import {
   applyEarlierTickets,
   artifact,
   baseFingerprint,
   type PhaseContext,
   type PhaseOutcome,
-  prepareOutput,
   requireLota,
-  resolveUri,
   sha256File,
-  sinkOf,
   snapshot,
   writeAtomic,
 } from './context.ts';
@@ -25,16 +21,15 @@ import { scoreTask } from './evaluation.ts';
 import { countSetAll, overlapCount } from './mask.ts';
 import { readMaskFile } from './mask-file.ts';
 import { SparseOptimizer } from './sparse-optimizer.ts';
-import { loadTask, SPEC_DTYPES, totalSteps, trainingPlan } from './task.ts';
+import { SPEC_DTYPES, totalSteps, trainingPlan } from './task.ts';
 import { applyTicketTensor, type Ticket, type TicketTensor, ticketTensor, writeTicket } from './ticket.ts';
 import { taskResults } from './train-full.ts';
+import { loadPhaseTask, openPhase, trainStage } from './training-stage.ts';
 
 export async function trainSparse(ctx: PhaseContext): Promise<PhaseOutcome> {
   const { spec } = ctx;
   const lota = requireLota(spec);
-  const sink = sinkOf(ctx);
-  const baseDir = resolveUri(ctx, spec.baseModel.uri);
-  await prepareOutput(ctx);
+  const { sink, baseDir } = await openPhase(ctx);
   const maskArtifact = artifact(ctx, ARTIFACTS.mask);
   const { masks, info } = await readMaskFile(maskArtifact.path);
   const model = await loadPretrained(baseDir);
@@ -52,7 +47,7 @@ export async function trainSparse(ctx: PhaseContext): Promise<PhaseOutcome> {
         throw new Error(`internal: mask of ${name} overlaps an excluded ticket`);
     }
     const start = snapshot(model.params, masks.keys());
-    const task = await loadTask(spec, baseDir, (uri) => resolveUri(ctx, uri));
+    const task = await loadPhaseTask(ctx, baseDir);
     const plan = trainingPlan(spec, task.train.examples.length);
     const before = scoreTask(model.params, model.config, task, plan.batchSize, spec.dataset.maxSeqLength);
 
@@ -61,27 +56,18 @@ export async function trainSparse(ctx: PhaseContext): Promise<PhaseOutcome> {
       trainableTensors: optimizer.trainable.length,
       stateEntries: optimizer.stateEntries,
     });
-    sink.begin('train', totalSteps(task.train.examples.length, plan));
-    const result = await train({
+    const result = await trainStage(sink, 'train', {
       params: model.params,
       config: model.config,
       examples: task.train.examples,
       optimizer,
       trainable: optimizer.trainable,
       transformGrads: optimizer.gatherGrads,
-      batchSize: plan.batchSize,
+      plan,
       maxSeqLength: spec.dataset.maxSeqLength,
       padId: task.padId,
-      schedule: plan.schedule,
-      epochs: plan.epochs,
-      ...(plan.maxSteps !== undefined ? { maxSteps: plan.maxSteps } : {}),
-      gradAccumulation: plan.gradAccumulation,
-      clip: plan.clip,
-      seed: plan.seed,
-      onStep: (s) => sink.step({ step: s.step, totalSteps: s.totalSteps, loss: s.loss, tokens: s.tokens }),
+      totalSteps: totalSteps(task.train.examples.length, plan),
     });
-    sink.end();
-    optimizer.dispose();
 
     const valuesDtype = SPEC_DTYPES[spec.output.dtype]?.dtype ?? 'F32';
     const tensors = new Map<string, TicketTensor>();
