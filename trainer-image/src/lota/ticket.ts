@@ -153,80 +153,89 @@ export async function writeTicket(path: string, ticket: Ticket): Promise<{ bytes
 export async function readTicket(path: string): Promise<Ticket> {
   const reader = await SafetensorsReader.open(path, { reason: 'InvalidTicket' });
   try {
-    const fail = (problem: string, tensor?: string) =>
-      new InvalidArtifactError(
-        path,
-        problem,
-        tensor === undefined ? { reason: 'InvalidTicket' } : { tensor, reason: 'InvalidTicket' },
-      );
-    const meta = reader.metadata;
-    if (meta.format !== TICKET_FORMAT)
-      throw fail(`is not a LoTA ticket (__metadata__.format is ${JSON.stringify(meta.format)})`);
-    if (meta.format_version !== String(TICKET_FORMAT_VERSION)) {
-      throw fail(
-        `has ticket format version ${meta.format_version}; this trainer reads version ${TICKET_FORMAT_VERSION}`,
-      );
-    }
-    const shapes = parseShapes(meta.shapes, fail);
-    const valuesDtype = meta.values_dtype as Dtype;
+    const { info, shapes } = readTicketHeader(reader);
     const tensors = new Map<string, TicketTensor>();
-    const expected = new Set<string>();
-    for (const [name, shape] of Object.entries(shapes)) {
-      expected.add(`mask/${name}`).add(`delta/${name}`);
-      const size = sizeOf(shape);
-      const maskInfo = reader.tensors.get(`mask/${name}`);
-      const deltaInfo = reader.tensors.get(`delta/${name}`);
-      if (!maskInfo || !deltaInfo) throw fail('is listed in shapes but its mask/ or delta/ tensor is missing', name);
-      if (maskInfo.dtype !== 'U8') throw fail(`mask must be U8, is ${maskInfo.dtype}`, name);
-      if (deltaInfo.dtype !== valuesDtype)
-        throw fail(`delta is ${deltaInfo.dtype}, metadata says ${valuesDtype}`, name);
+    for (const [name, shape] of shapes) {
+      const fail = (problem: string) => ticketError(path, problem, name);
       let mask: PackedMask;
       try {
-        mask = maskFromBits((await reader.read(`mask/${name}`)) as Uint8Array, size);
+        mask = maskFromBits((await reader.read(`mask/${name}`)) as Uint8Array, sizeOf(shape));
       } catch (error) {
-        throw fail((error as Error).message, name);
+        throw fail((error as Error).message);
       }
       const delta = await reader.readFloat32(`delta/${name}`);
-      if (delta.length !== countSet(mask))
-        throw fail(`has ${delta.length} values for ${countSet(mask)} mask entries`, name);
-      for (const x of delta) if (!Number.isFinite(x)) throw fail('holds a NaN or infinite delta', name);
+      if (delta.length !== countSet(mask)) throw fail(`has ${delta.length} values for ${countSet(mask)} mask entries`);
+      for (const x of delta) if (!Number.isFinite(x)) throw fail('holds a NaN or infinite delta');
       tensors.set(name, { shape, mask, delta });
     }
-    for (const name of reader.tensors.keys())
-      if (!expected.has(name)) throw fail('is not listed in __metadata__.shapes', name);
-    const sparsity = Number(meta.sparsity);
-    if (!meta.base_fingerprint) throw fail('has no base_fingerprint');
-    return {
-      info: {
-        baseFingerprint: meta.base_fingerprint,
-        sparsity,
-        method: meta.method ?? '',
-        task: meta.task ?? '',
-        source: meta.source ?? '',
-        valuesDtype,
-      },
-      tensors,
-    };
+    return { info, tensors };
   } finally {
     await reader.close();
   }
 }
 
-function parseShapes(text: string | undefined, fail: (problem: string) => Error): Record<string, number[]> {
+function ticketError(path: string, problem: string, tensor?: string): InvalidArtifactError {
+  return new InvalidArtifactError(
+    path,
+    problem,
+    tensor === undefined ? { reason: 'InvalidTicket' } : { tensor, reason: 'InvalidTicket' },
+  );
+}
+
+/**
+ * Validates a ticket's header (format, version, base fingerprint, shapes, and that every listed tensor has a mask/
+ * and delta/ entry of the right dtype and size, and nothing else is in the file) and returns its info and shapes.
+ * The values are read later, tensor by tensor (readTicket reads them all; the merge reads one at a time).
+ */
+export function readTicketHeader(reader: SafetensorsReader): { info: TicketInfo; shapes: Map<string, number[]> } {
+  const fail = (problem: string, tensor?: string) => ticketError(reader.path, problem, tensor);
+  const meta = reader.metadata;
+  if (meta.format !== TICKET_FORMAT)
+    throw fail(`is not a LoTA ticket (__metadata__.format is ${JSON.stringify(meta.format)})`);
+  if (meta.format_version !== String(TICKET_FORMAT_VERSION)) {
+    throw fail(`has ticket format version ${meta.format_version}; this trainer reads version ${TICKET_FORMAT_VERSION}`);
+  }
+  if (!meta.base_fingerprint) throw fail('has no base_fingerprint');
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text ?? '');
+    parsed = JSON.parse(meta.shapes ?? '');
   } catch {
     throw fail('has no valid __metadata__.shapes JSON');
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
     throw fail('__metadata__.shapes is not an object');
+  const valuesDtype = meta.values_dtype as Dtype;
+  const shapes = new Map<string, number[]>();
+  const expected = new Set<string>();
   for (const [name, shape] of Object.entries(parsed)) {
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
-      throw fail(`__metadata__.shapes[${JSON.stringify(name)}] is not a shape`);
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+      throw fail(`__metadata__.shapes entry is not a shape`, name);
     }
+    const size = sizeOf(shape);
+    const mask = reader.tensors.get(`mask/${name}`);
+    const delta = reader.tensors.get(`delta/${name}`);
+    if (!mask || !delta) throw fail('is listed in shapes but its mask/ or delta/ tensor is missing', name);
+    if (mask.dtype !== 'U8' || mask.size !== Math.ceil(size / 8)) {
+      throw fail(`mask must be U8 [${Math.ceil(size / 8)}], is ${mask.dtype} [${mask.shape}]`, name);
+    }
+    if (delta.dtype !== valuesDtype) throw fail(`delta is ${delta.dtype}, metadata says ${valuesDtype}`, name);
+    if (delta.size > size) throw fail(`has ${delta.size} values for ${size} entries`, name);
+    shapes.set(name, shape);
+    expected.add(`mask/${name}`).add(`delta/${name}`);
   }
-  return parsed as Record<string, number[]>;
+  for (const name of reader.tensors.keys())
+    if (!expected.has(name)) throw fail('is not listed in __metadata__.shapes', name);
+  return {
+    info: {
+      baseFingerprint: meta.base_fingerprint,
+      sparsity: Number(meta.sparsity),
+      method: meta.method ?? '',
+      task: meta.task ?? '',
+      source: meta.source ?? '',
+      valuesDtype,
+    },
+    shapes,
+  };
 }
 
 export interface TensorStats {

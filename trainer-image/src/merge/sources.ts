@@ -7,7 +7,7 @@ import { InvalidArtifactError } from '../io/errors.ts';
 import { SafetensorsReader } from '../io/safetensors.ts';
 import { BaseModelMismatchError } from '../lota/errors.ts';
 import { countSet, emptyMask, maskFromBits, type PackedMask } from '../lota/mask.ts';
-import { TICKET_FORMAT, TICKET_FORMAT_VERSION } from '../lota/ticket.ts';
+import { readTicketHeader } from '../lota/ticket.ts';
 
 export interface TaskVector {
   /** δ for the whole tensor, dense float32. */
@@ -56,7 +56,7 @@ export class TicketSource implements TaskVectorSource {
   static async open(path: string, label: string): Promise<TicketSource> {
     const reader = await SafetensorsReader.open(path, { reason: 'InvalidTicket' });
     try {
-      return new TicketSource(path, label, reader, ticketShapes(reader));
+      return new TicketSource(path, label, reader, readTicketHeader(reader).shapes);
     } catch (error) {
       await reader.close();
       throw error;
@@ -119,53 +119,6 @@ export class TicketSource implements TaskVectorSource {
   close(): Promise<void> {
     return this.reader.close();
   }
-}
-
-/** Validates a ticket's header and returns its tensors' shapes (the values are read later, tensor by tensor). */
-function ticketShapes(reader: SafetensorsReader): Map<string, number[]> {
-  const fail = (problem: string, tensor?: string) =>
-    new InvalidArtifactError(
-      reader.path,
-      problem,
-      tensor === undefined ? { reason: 'InvalidTicket' } : { tensor, reason: 'InvalidTicket' },
-    );
-  const meta = reader.metadata;
-  if (meta.format !== TICKET_FORMAT)
-    throw fail(`is not a LoTA ticket (__metadata__.format is ${JSON.stringify(meta.format)})`);
-  if (meta.format_version !== String(TICKET_FORMAT_VERSION)) {
-    throw fail(`has ticket format version ${meta.format_version}; this trainer reads version ${TICKET_FORMAT_VERSION}`);
-  }
-  if (!meta.base_fingerprint) throw fail('has no base_fingerprint');
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(meta.shapes ?? '');
-  } catch {
-    throw fail('has no valid __metadata__.shapes JSON');
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
-    throw fail('__metadata__.shapes is not an object');
-  const shapes = new Map<string, number[]>();
-  const expected = new Set<string>();
-  for (const [name, shape] of Object.entries(parsed)) {
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-      throw fail(`__metadata__.shapes entry is not a shape`, name);
-    }
-    const size = shape.reduce((a: number, b: number) => a * b, 1);
-    const mask = reader.tensors.get(`mask/${name}`);
-    const delta = reader.tensors.get(`delta/${name}`);
-    if (!mask || !delta) throw fail('is listed in shapes but its mask/ or delta/ tensor is missing', name);
-    if (mask.dtype !== 'U8' || mask.size !== Math.ceil(size / 8)) {
-      throw fail(`mask must be U8 [${Math.ceil(size / 8)}], is ${mask.dtype} [${mask.shape}]`, name);
-    }
-    if (delta.dtype !== meta.values_dtype)
-      throw fail(`delta is ${delta.dtype}, metadata says ${meta.values_dtype}`, name);
-    if (delta.size > size) throw fail(`has ${delta.size} values for ${size} entries`, name);
-    shapes.set(name, shape);
-    expected.add(`mask/${name}`).add(`delta/${name}`);
-  }
-  for (const name of reader.tensors.keys())
-    if (!expected.has(name)) throw fail('is not listed in __metadata__.shapes', name);
-  return shapes;
 }
 
 /** A dense fine-tuned model directory of the same architecture: δ = fl32(θ_i − θ_base), as MergeKit takes it. */
