@@ -1,7 +1,7 @@
 // A JSONL file read, validated and tokenized: the examples plus what was left out and why.
 import type { TextTokenizer } from '../tokenizer/tokenizer.ts';
 import { type TokenizedExample, tokenizeRecord } from './examples.ts';
-import { type BadLinePolicy, DatasetError, readJsonl, type SkippedLine } from './jsonl.ts';
+import { type BadLinePolicy, DatasetError, type DatasetFormat, readJsonl, type SkippedLine } from './jsonl.ts';
 
 export interface Dataset {
   file: string;
@@ -17,6 +17,8 @@ export interface DatasetOptions {
   /** Prompt tokens kept (truncated from the left); unlimited when absent. */
   maxPromptLength?: number;
   policy?: BadLinePolicy;
+  /** The format every line must have; any when absent. */
+  format?: DatasetFormat;
 }
 
 export async function loadDataset(file: string, tokenizer: TextTokenizer, options: DatasetOptions): Promise<Dataset> {
@@ -28,7 +30,7 @@ export async function loadDataset(file: string, tokenizer: TextTokenizer, option
     throw new Error(`maxPromptLength must be an integer ≥ 1, got ${maxPromptLength}`);
   }
   const policy = options.policy ?? 'fail';
-  const { records, skipped } = await readJsonl(file, policy);
+  const { records, skipped } = await readJsonl(file, policy, options.format);
   const examples: TokenizedExample[] = [];
   const truncatedAway: number[] = [];
   for (const record of records) {

@@ -2,7 +2,8 @@
 //   {"messages": [{"role": ..., "content": ...}, ...]}   chat: loss on assistant turns
 //   {"prompt": "...", "completion": "..."}                loss on the completion
 //   {"text": "..."}                                       loss on every token
-// A bad line is an error naming file, line and reason; with policy 'skip' it is counted and left out instead.
+// A dataset may declare its format; a line of another format is then a bad line. A bad line is an error naming
+// file, line and reason; with policy 'skip' it is counted and left out instead.
 import { readFile } from 'node:fs/promises';
 import type { ChatMessage } from '../tokenizer/tokenizer.ts';
 
@@ -12,6 +13,15 @@ export type DatasetRecord =
   | { kind: 'text'; text: string; line: number };
 
 export type BadLinePolicy = 'fail' | 'skip';
+
+/** The formats a dataset may declare (the API's `dataset.format`). */
+export type DatasetFormat = 'messages' | 'prompt-completion' | 'text';
+
+const FORMAT_OF: Record<DatasetRecord['kind'], DatasetFormat> = {
+  messages: 'messages',
+  prompt: 'prompt-completion',
+  text: 'text',
+};
 
 export class DatasetError extends Error {
   override name = 'DatasetError';
@@ -70,8 +80,16 @@ export function parseRecord(value: unknown, line: number): DatasetRecord | strin
   return { kind: 'text', text: o.text, line };
 }
 
-/** Parses JSONL text (blank lines are allowed and ignored). `file` names the source in errors. */
-export function parseJsonl(text: string, file: string, policy: BadLinePolicy = 'fail'): ReadResult {
+/**
+ * Parses JSONL text (blank lines are allowed and ignored). `file` names the source in errors; with `format`, every
+ * line must be of that format.
+ */
+export function parseJsonl(
+  text: string,
+  file: string,
+  policy: BadLinePolicy = 'fail',
+  format?: DatasetFormat,
+): ReadResult {
   const records: DatasetRecord[] = [];
   const skipped: SkippedLine[] = [];
   const lines = text.split('\n');
@@ -84,6 +102,9 @@ export function parseJsonl(text: string, file: string, policy: BadLinePolicy = '
     try {
       value = JSON.parse(raw);
       result = parseRecord(value, line);
+      if (typeof result !== 'string' && format !== undefined && FORMAT_OF[result.kind] !== format) {
+        result = `is a ${FORMAT_OF[result.kind]} line, but the dataset's format is ${format}`;
+      }
     } catch (err) {
       result = `invalid JSON (${(err as Error).message})`;
     }
@@ -99,12 +120,16 @@ export function parseJsonl(text: string, file: string, policy: BadLinePolicy = '
   return { records, skipped };
 }
 
-export async function readJsonl(file: string, policy: BadLinePolicy = 'fail'): Promise<ReadResult> {
+export async function readJsonl(
+  file: string,
+  policy: BadLinePolicy = 'fail',
+  format?: DatasetFormat,
+): Promise<ReadResult> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
     throw new DatasetError(file, 0, `cannot be read (${(err as Error).message})`);
   }
-  return parseJsonl(text, file, policy);
+  return parseJsonl(text, file, policy, format);
 }

@@ -34,13 +34,14 @@ export async function loadTask(
     maxSeqLength: spec.dataset.maxSeqLength,
     maxPromptLength: spec.dataset.maxPromptLength,
     policy: spec.dataset.invalidLines,
+    format: spec.dataset.format,
   };
   const train = await loadDataset(resolve(spec.dataset.uri), tokenizer, options);
   const padId = tokenizer.padId ?? tokenizer.eosId ?? 0;
   if (spec.dataset.evalUri === undefined) return { tokenizer, train, padId };
   const evalPath = resolve(spec.dataset.evalUri);
   const evalSet = await loadDataset(evalPath, tokenizer, options);
-  const { records } = await readJsonl(evalPath, spec.dataset.invalidLines);
+  const { records } = await readJsonl(evalPath, spec.dataset.invalidLines, spec.dataset.format);
   return { tokenizer, train, eval: evalSet, evalRecords: records, padId };
 }
 

@@ -28,7 +28,7 @@ kind: LotaAdaptation
 metadata: { name: ${name} }
 spec:
   baseModel: { uri: "file://${base}" }
-  dataset: { uri: "file:${data}", maxSeqLength: 16, maxPromptLength: 8 }
+  dataset: { uri: "file:${data}", format: prompt-completion, maxSeqLength: 16, maxPromptLength: 8 }
   lota:
     sparsity: 0.9
     calibration: { steps: 2 }

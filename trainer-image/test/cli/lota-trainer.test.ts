@@ -25,7 +25,7 @@ afterAll(() => {
 function spec(out: string, extra: Record<string, unknown> = {}) {
   return {
     baseModel: { uri: `file://${base}` },
-    dataset: { uri: `file://${data}`, maxSeqLength: 16, maxPromptLength: 8 },
+    dataset: { uri: `file://${data}`, format: 'prompt-completion', maxSeqLength: 16, maxPromptLength: 8 },
     lota: { sparsity: 0.9, calibration: { steps: 2 } },
     training: { maxSteps: 2, batchSize: 4, gradientAccumulationSteps: 1, learningRate: 0.01 },
     output: { uri: `file://${join(work, out)}` },

@@ -169,6 +169,19 @@ describe('malformed dataset lines are refused with file, line and reason', () =>
     expect(skipped.map((s) => s.line)).toEqual([2, 4]);
   });
 
+  it('a declared format makes a line of another format a bad line', () => {
+    const text = '{"prompt": "a", "completion": "b"}\n{"text": "c"}\n';
+    expect(parseJsonl(text, 'd.jsonl').records).toHaveLength(2);
+    expect(() => parseJsonl(text, 'd.jsonl', 'fail', 'prompt-completion')).toThrow(
+      /d\.jsonl:2: is a text line, but the dataset's format is prompt-completion/,
+    );
+    expect(() => parseJsonl(text, 'd.jsonl', 'fail', 'messages')).toThrow(/d\.jsonl:1: is a prompt-completion line/);
+    const { records, skipped } = parseJsonl(text, 'd.jsonl', 'skip', 'text');
+    expect(records.map((r) => r.line)).toEqual([2]);
+    expect(skipped).toEqual([{ line: 1, reason: "is a prompt-completion line, but the dataset's format is text" }]);
+    expect(() => parseJsonl('{"text": "c"}\n', 'd.jsonl', 'skip', 'messages')).toThrow(/no usable records/);
+  });
+
   it('an empty dataset is an error, as is an unreadable file', async () => {
     expect(() => parseJsonl('\n\n', 'empty.jsonl')).toThrow(/empty\.jsonl:3: the dataset has no usable records/);
     const tok = await byteTokenizer();
@@ -189,5 +202,8 @@ describe('malformed dataset lines are refused with file, line and reason', () =>
     expect(cut.examples.map((e) => e.line)).toEqual([1, 2]);
     expect(cut.truncatedAway).toEqual([]);
     await expect(loadDataset(file, tok, { maxSeqLength: 8, maxPromptLength: 0 })).rejects.toThrow(/maxPromptLength/);
+    await expect(loadDataset(file, tok, { maxSeqLength: 8, format: 'text' })).rejects.toThrow(
+      /d\.jsonl:1: is a prompt-completion line/,
+    );
   });
 });

@@ -40,7 +40,13 @@ async function context(
   const evalData = await taskFile(work, `${name}-eval.jsonl`, 4, name.length + 100);
   const spec = withAdaptationDefaults({
     baseModel: { uri: `file://${base}` },
-    dataset: { uri: `file://${data}`, evalUri: `file://${evalData}`, maxSeqLength: 16, maxPromptLength: 8 },
+    dataset: {
+      uri: `file://${data}`,
+      evalUri: `file://${evalData}`,
+      format: 'prompt-completion',
+      maxSeqLength: 16,
+      maxPromptLength: 8,
+    },
     training: { maxSteps: 4, batchSize: 4, gradientAccumulationSteps: 1, learningRate: 1e-2 },
     output: { uri: `file://${join(work, name)}` },
     ...overrides,
