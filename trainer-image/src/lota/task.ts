@@ -73,9 +73,6 @@ export function trainingPlan(
   lr = spec.training.learningRate,
 ): TrainingPlan {
   const t = spec.training;
-  if (t.lrSchedule === 'linear') {
-    throw new InvalidSpecError('training.lrSchedule "linear" is not supported by this trainer; use constant or cosine');
-  }
   const clip: ClipOptions =
     t.maxGradNorm === 0
       ? {}

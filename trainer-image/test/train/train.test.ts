@@ -170,6 +170,18 @@ describe.each(BACKENDS)('on %s', (backend) => {
       expect(learningRate(cosine, 12)).toBeCloseTo(0.1, 10);
     });
 
+    it("decays linearly to 0 after warmup, as Hugging Face's get_linear_schedule_with_warmup", () => {
+      const linear = { lr: 2, warmupSteps: 2, kind: 'linear' as const, totalSteps: 12 };
+      // HF's multiplier at step s ≥ W: max(0, (T − s) / (T − W)).
+      const hf = (s: number) => 2 * Math.max(0, (12 - s) / (12 - 2));
+      expect(learningRate(linear, 1)).toBe(1);
+      expect(learningRate(linear, 2)).toBe(2);
+      for (const s of [3, 7, 11, 12]) expect(learningRate(linear, s)).toBeCloseTo(hf(s), 12);
+      expect(learningRate(linear, 7)).toBeCloseTo(1, 12);
+      expect(learningRate(linear, 12)).toBe(0);
+      expect(() => learningRate({ ...linear, totalSteps: 2 }, 3)).toThrow(/linear schedule needs totalSteps/);
+    });
+
     it('the same seed gives the same training run, and training leaks no tensors', async () => {
       const run = async () => {
         const tensorsBefore = tf.memory().numTensors;
