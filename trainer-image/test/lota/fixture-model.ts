@@ -5,30 +5,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { seededRandom } from '../../src/lota/random.ts';
 import { parseConfig } from '../../src/model/config.ts';
-import { disposeParameters, initParameters } from '../../src/model/parameters.ts';
-import { savePretrained } from '../../src/model/pretrained.ts';
-import { writeByteLevelTokenizer } from '../../src/tokenizer/byte-level.ts';
+import { byteLevelTokenizer } from '../../src/tokenizer/byte-level.ts';
+import { MICRO_LLAMA_CONFIG, writeTinyModelDir } from '../helpers/tiny.ts';
 
 export async function tinyModelDir(seed = 0): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'lota-base-'));
-  const { size } = await writeByteLevelTokenizer(dir);
-  const raw = {
-    architectures: ['LlamaForCausalLM'],
+  const config = parseConfig({
+    ...MICRO_LLAMA_CONFIG,
     model_type: 'llama',
-    vocab_size: size,
-    hidden_size: 16,
-    intermediate_size: 32,
-    num_hidden_layers: 2,
-    num_attention_heads: 4,
-    num_key_value_heads: 2,
-    max_position_embeddings: 64,
+    vocab_size: byteLevelTokenizer().size,
     bos_token_id: 256,
     eos_token_id: 257,
-  };
-  const config = parseConfig(raw);
-  const params = initParameters(config, seed);
-  await savePretrained(dir, config, params, { tokenizerFrom: dir });
-  disposeParameters(params);
+  });
+  await writeTinyModelDir(dir, config, seed);
   return dir;
 }
 

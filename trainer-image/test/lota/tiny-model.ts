@@ -6,17 +6,9 @@ import { parseConfig } from '../../src/model/config.ts';
 import type { Parameters } from '../../src/model/llama.ts';
 import { initParameters } from '../../src/model/parameters.ts';
 import { IGNORE_INDEX } from '../../src/train/loss.ts';
+import { MICRO_LLAMA_CONFIG } from '../helpers/tiny.ts';
 
-export const tinyConfig = parseConfig({
-  architectures: ['LlamaForCausalLM'],
-  vocab_size: 32,
-  hidden_size: 16,
-  intermediate_size: 32,
-  num_hidden_layers: 2,
-  num_attention_heads: 4,
-  num_key_value_heads: 2,
-  max_position_embeddings: 64,
-});
+export const tinyConfig = parseConfig(MICRO_LLAMA_CONFIG);
 
 export function tinyModel(seed = 0): Parameters {
   return initParameters(tinyConfig, seed);

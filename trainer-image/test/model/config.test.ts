@@ -1,16 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parameterCount, parameterShapes, parseConfig } from '../../src/model/config.ts';
+import { MICRO_LLAMA_CONFIG } from '../helpers/tiny.ts';
 
-const good = {
-  architectures: ['LlamaForCausalLM'],
-  vocab_size: 32,
-  hidden_size: 16,
-  intermediate_size: 32,
-  num_hidden_layers: 2,
-  num_attention_heads: 4,
-  num_key_value_heads: 2,
-  max_position_embeddings: 64,
-};
+const good = MICRO_LLAMA_CONFIG;
 
 describe('parseConfig', () => {
   it('reads a Llama config with defaults and lists HF-named parameters in HF layout', () => {
