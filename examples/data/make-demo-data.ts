@@ -5,9 +5,9 @@
 // Held-out names and numbers are never trained on, so exact match measures the skill, not memorisation.
 // Deterministic; rerun with `node examples/data/make-demo-data.ts` after changing it.
 import { writeFileSync } from 'node:fs';
-import { mulberry32 } from '../../trainer-image/src/data/random.ts';
+import { seededRandom } from '../../trainer-image/src/data/random.ts';
 
-const random = mulberry32(4242);
+const random = seededRandom(4242);
 const shuffle = <T>(items: T[]): T[] => items.sort(() => random() - 0.5);
 
 const NAMES = ['Ada', 'Bob', 'Cleo', 'Dan', 'Eve', 'Finn', 'Gus', 'Hana', 'Ivo', 'Jun', 'Kira', 'Lars', 'Mia', 'Noor'];

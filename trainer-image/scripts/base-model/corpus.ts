@@ -2,7 +2,7 @@
 // lists, and ChatML conversations in which the assistant copies words and letter strings, counts and greets. Tasks
 // that adaptation demos teach (reversing, upper-casing, adding numbers, sorting) are deliberately absent, so an
 // adapted model's gain is the adaptation's doing.
-import { mulberry32 } from '../../src/data/random.ts';
+import { seededRandom } from '../../src/data/random.ts';
 import type { ChatMessage } from '../../src/tokenizer/tokenizer.ts';
 
 const NAMES = ['Ada', 'Bob', 'Cleo', 'Dan', 'Eve', 'Finn', 'Gus', 'Hana', 'Ivo', 'Jun', 'Kira', 'Lars', 'Mia', 'Noor'];
@@ -112,7 +112,7 @@ export type Document = { kind: 'text'; text: string } | { kind: 'chat'; messages
 
 /** `count` documents: 40% prose, 10% counting, 10% lists, 40% conversations. Same seed, same corpus. */
 export function generateCorpus(seed: number, count: number): Document[] {
-  const random = mulberry32(seed);
+  const random = seededRandom(seed);
   const docs: Document[] = [];
   for (let i = 0; i < count; i++) {
     const r = random();

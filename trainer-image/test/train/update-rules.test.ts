@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { mulberry32 } from '../../src/data/random.ts';
+import { seededRandom } from '../../src/data/random.ts';
 import {
   adam,
   adamw,
@@ -51,7 +51,7 @@ const LR = 0.05;
 
 /** Start value and gradients of a case, from a seeded generator. */
 function inputsOf(index: number): { value: number[]; grads: number[][] } {
-  const random = mulberry32(index + 1);
+  const random = seededRandom(index + 1);
   const value = Array.from({ length: N }, () => random() * 2 - 1);
   const grads = Array.from({ length: STEPS }, () => Array.from({ length: N }, () => (random() * 2 - 1) * 0.3));
   return { value, grads };
