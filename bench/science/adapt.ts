@@ -87,7 +87,7 @@ export function adaptationSpec(o: AdaptOptions): ResolvedAdaptationSpec {
       ...(o.excludeTickets ? { excludeTicketsOf: Object.keys(o.excludeTickets) } : {}),
     };
   }
-  if (o.method === 'lora') spec.lora = { rank: o.loraRank ?? 8, alpha: o.loraAlpha ?? 16, dropout: 0 };
+  if (o.method === 'lora') spec.lora = { rank: o.loraRank ?? 8, alpha: o.loraAlpha ?? 16 };
   const admitted = admitAdaptation({
     apiVersion: 'lota.dev/v1alpha1',
     kind: 'LotaAdaptation',

@@ -30,7 +30,7 @@ function example(task: string): string {
   return `\`${t.instruction} ${input}\` → \`${t.answer(input)}\``;
 }
 
-export function renderResults(r: Results, plots: string): string {
+export function renderResults(r: Results, plots: string, renderedBy?: string): string {
   const c = r.config;
   const seeds = r.seedsCompleted;
   const minutes = (r.seconds / 60).toFixed(1);
@@ -43,6 +43,12 @@ export function renderResults(r: Results, plots: string): string {
       `the machine was shared (1-minute load average ${r.machine.loadAtStart.toFixed(1)} at the start, ${(r.machine.loadAtEnd ?? Number.NaN).toFixed(1)} at the end), so the time is an upper bound for 2 free cores.`,
   );
   out.push('');
+  if (renderedBy !== undefined && renderedBy !== r.commit) {
+    out.push(
+      `This page was re-rendered from that run's raw results (docs/results/results.json, unchanged) by commit \`${renderedBy}\` (\`node bench/science/run.ts render\`), which changed only the report's wording and verdict logic, not any number.`,
+    );
+    out.push('');
+  }
   out.push(
     `Every number below is measured in that run: mean ± sample standard deviation over the seeds ${seeds.join(', ')} ` +
       `(${seeds.length} seed${seeds.length === 1 ? '' : 's'}${seeds.length < c.seeds.length ? `; seeds ${c.seeds.filter((s) => !seeds.includes(s)).join(', ')} failed — see the run's log` : ''}). ` +
@@ -60,7 +66,7 @@ export function renderResults(r: Results, plots: string): string {
   out.push(
     `- **Tasks** (bench/science/tasks.ts, chat records in the trainer's \`messages\` format; seed s draws its own ${c.trainSize} train / ${c.evalSize} eval inputs, disjoint): ` +
       c.tasks.map((t, i) => `${'ABC'[i]} = ${t} (${example(t)})`).join(', ') +
-      ". None of these skills occurs in the base model's pretraining corpus.",
+      '. None of these instructions occurs in the base model\'s pretraining corpus; "before" and "goodbye" are relatives of its "What number comes after n?" and "Say hello to NAME." conversations, "last" is new.',
   );
   out.push(
     `- **Training** (the trainer's phases: \`trainFull\`, \`calibrate\`, \`trainSparse\`, with specs admitted and defaulted as the API server does): ${c.steps} optimizer steps of batch ${c.batchSize} for every method (the matched budget), RMSprop (α 0.99, ε 1e-8), per-tensor gradient clipping at 1, constant learning rate, loss on the answer tokens only.`,
@@ -119,19 +125,35 @@ export function renderResults(r: Results, plots: string): string {
   out.push('');
   out.push(`![claim 1](${plots}/claim1-target-task.png)`);
   out.push('');
-  const lotaMethods = c1.methods.filter((m) => m.startsWith('LoTA'));
-  const best = (ms: string[]) => Math.max(...ms.map((m) => taskMean(c1.scores, m, c1.tasks)));
-  const lotaBest = best(lotaMethods);
-  const others = c1.methods.filter((m) => !m.startsWith('LoTA'));
-  const beaten = others.filter((m) => taskMean(c1.scores, m, c1.tasks) > lotaBest);
   const nothing = (values: number[]) => values.every((v) => !(v > 0));
-  const c1Nothing = nothing(c1.methods.map((m) => taskMean(c1.scores, m, c1.tasks)));
+  const lotaMethods = c1.methods.filter((m) => m.startsWith('LoTA'));
+  const others = c1.methods.filter((m) => !m.startsWith('LoTA'));
+  const learned = c1.tasks.filter((t) => c1.methods.some((m) => meanOf(c1.scores[m]?.[t]) > 0));
+  const unlearned = c1.tasks.filter((t) => !learned.includes(t));
+  // Per learned task: the best LoTA variant against each baseline; within one (larger) std counts as a tie.
+  const compare = (t: string, a: string, b: string) => {
+    const x = meanStd(c1.scores[a]?.[t] ?? []);
+    const y = meanStd(c1.scores[b]?.[t] ?? []);
+    const noise = Math.max(x.std, y.std);
+    return x.mean > y.mean + noise ? 'better' : x.mean < y.mean - noise ? 'worse' : 'tie';
+  };
+  const bestLota = (t: string) =>
+    lotaMethods.reduce((a, b) => (meanOf(c1.scores[b]?.[t]) > meanOf(c1.scores[a]?.[t]) ? b : a));
+  const outcomes = learned.flatMap((t) =>
+    others.map((o) => ({ t, o, lota: bestLota(t), r: compare(t, bestLota(t), o) })),
+  );
+  const worse = outcomes.filter((x) => x.r === 'worse');
   out.push(
-    `**Verdict**: ${c1Nothing ? 'inconclusive (no method learned the tasks)' : beaten.length === 0 ? 'reproduced' : beaten.length < others.length ? 'partly reproduced' : 'not reproduced'} at this scale — ` +
-      lotaMethods.map((m) => `${m} averages ${pct(taskMean(c1.scores, m, c1.tasks))}`).join(', ') +
-      ' vs ' +
-      others.map((m) => `${m} ${pct(taskMean(c1.scores, m, c1.tasks))}`).join(', ') +
-      ` (mean over tasks of the mean over seeds).${beaten.length > 0 ? ` ${beaten.join(' and ')} score${beaten.length === 1 ? 's' : ''} higher than the best LoTA variant.` : ''}`,
+    `**Verdict**: ${learned.length === 0 ? 'inconclusive (no method learned any task)' : worse.length === 0 ? 'reproduced' : worse.length < outcomes.length ? 'partly reproduced' : 'not reproduced'} at this scale. ` +
+      `Per learned task, the best LoTA variant vs each baseline (a difference within one standard deviation counts as a tie): ` +
+      outcomes
+        .map((x) => `${x.t}: ${x.lota} ${x.r === 'tie' ? 'ties' : x.r === 'better' ? 'beats' : 'loses to'} ${x.o}`)
+        .join('; ') +
+      '.' +
+      (unlearned.length > 0
+        ? ` No method learned ${unlearned.join(', ')} within ${c.steps} steps (0% everywhere), so ${unlearned.length === 1 ? 'it says' : 'they say'} nothing about the claim.`
+        : '') +
+      ` Note the learning rates: the sweep picked FFT ${r.chosenLr.full}${r.chosenLr.full === Math.min(...c.sweep.lrs.full) ? ' at the low edge of its grid (a lower rate was not tried, so FFT may be under-tuned)' : ''}, LoTA ${r.chosenLr.lota}, LoRA ${r.chosenLr.lora}.`,
   );
   out.push('');
 
@@ -167,17 +189,34 @@ export function renderResults(r: Results, plots: string): string {
   out.push(`![claim 2](${plots}/claim2-sequential.png)`);
   out.push('');
   const retained = (m: string) => meanOf(c2.scores[m]?.aAfter);
+  const learnedB = (m: string) => meanOf(c2.scores[m]?.bAfter);
   const lottoLabel = c2.methods.find((m) => m.startsWith('LoTTO'));
+  const noExclusion = c2.methods.find((m) => m.includes('no exclusion'));
   if (lottoLabel) {
-    const better = c2.methods.filter((m) => m !== lottoLabel && retained(m) > retained(lottoLabel));
     const learnedA = c2.methods.some((m) => meanOf(c2.scores[m]?.aBefore) > 0);
+    const bestB = Math.max(...c2.methods.map(learnedB));
+    // Keeping A only counts if B was learned too: a run that barely moves keeps A trivially.
+    const lottoLearnsB = learnedB(lottoLabel) >= 0.5 * bestB;
+    const better = c2.methods.filter((m) => m !== lottoLabel && retained(m) > retained(lottoLabel));
+    const verdict = !learnedA
+      ? 'inconclusive (task A was not learned)'
+      : !lottoLearnsB
+        ? 'not demonstrated'
+        : better.length === 0
+          ? 'reproduced'
+          : 'not reproduced';
     out.push(
-      `**Verdict**: ${!learnedA ? 'inconclusive (task A was not learned)' : better.length === 0 ? 'reproduced' : 'not reproduced'} — after training B, LoTTO keeps ${pct(retained(lottoLabel))}% on ${c2.taskA}; ` +
+      `**Verdict**: ${verdict} — after training B, LoTTO keeps ${pct(retained(lottoLabel))}% on ${c2.taskA}; ` +
         c2.methods
           .filter((m) => m !== lottoLabel)
           .map((m) => `${m} ${pct(retained(m))}%`)
           .join(', ') +
-        `. On ${c2.taskB}, LoTTO reaches ${pct(meanOf(c2.scores[lottoLabel]?.bAfter))}% (FFT ${pct(meanOf(c2.scores.FFT?.bAfter))}%): the price of training B on entries A left free.`,
+        `. But on ${c2.taskB} LoTTO reaches only ${pct(learnedB(lottoLabel))}%` +
+        (noExclusion ? ` (LoTA without exclusion ${pct(learnedB(noExclusion))}%)` : '') +
+        ` against FFT's ${pct(meanOf(c2.scores.FFT?.bAfter))}%` +
+        (lottoLearnsB
+          ? '.'
+          : `: at this budget (${Math.ceil(c.steps / 2)} calibration + ${c.steps} sparse steps from the A model) the LoTA runs barely learned B, so their retention of A is not evidence that LoTTO avoids forgetting — only FFT's collapse of A (while learning B) is shown. LoTTO and LoTA without exclusion keep A equally well here${noExclusion ? ` (${pct(retained(lottoLabel))}% vs ${pct(retained(noExclusion))}%)` : ''}, because neither moved far.`),
     );
   }
   out.push('');
@@ -234,8 +273,12 @@ export function renderResults(r: Results, plots: string): string {
       const better = fftMerges.filter(
         (m) => taskMean(merge.scores, m, merge.tasks) > taskMean(merge.scores, ticketSum, merge.tasks),
       );
+      const never = merge.tasks.filter((t) => !c1.methods.some((m) => meanOf(c1.scores[m]?.[t]) > 0));
       out.push(
-        `**Verdict (${merge.tasks.length} tasks)**: ${nothing(merge.methods.map((m) => taskMean(merge.scores, m, merge.tasks))) ? 'inconclusive (no merge scores above 0)' : better.length === 0 ? 'reproduced' : better.length < fftMerges.length ? 'partly reproduced' : 'not reproduced'} — the ticket sum averages ${pct(taskMean(merge.scores, ticketSum, merge.tasks))}% over the merged tasks; ` +
+        (never.length > 0
+          ? `(${never.join(', ')} was not learned by any single-task model, so it is 0% after every merge and lowers every mean equally.) `
+          : '') +
+          `**Verdict (${merge.tasks.length} tasks)**: ${nothing(merge.methods.map((m) => taskMean(merge.scores, m, merge.tasks))) ? 'inconclusive (no merge scores above 0)' : better.length === 0 ? 'reproduced' : better.length < fftMerges.length ? 'partly reproduced' : 'not reproduced'} — the ticket sum averages ${pct(taskMean(merge.scores, ticketSum, merge.tasks))}% over the merged tasks; ` +
           fftMerges.map((m) => `${m} ${pct(taskMean(merge.scores, m, merge.tasks))}%`).join(', ') +
           '.',
       );

@@ -23,10 +23,26 @@ const BASE = join(ROOT, 'trainer-image/assets/base-model');
 
 // `run.ts <profile>` runs the sweep, then one worker process per seed (`run.ts <profile> --seed <s> --lr <json>`) in
 // parallel, then merges their results and renders the report.
+// `run.ts render` only re-renders docs/results.md and the plots from docs/results/results.json (the raw results a
+// full run commits next to its page), e.g. after a change to the report's wording; the page then names both commits.
+if (process.argv[2] === 'render') {
+  const raw = JSON.parse(await readFile(join(ROOT, 'docs/results/results.json'), 'utf8')) as Results;
+  const python = execFileSync('bash', [join(ROOT, 'bench/science/setup-plot.sh')], { encoding: 'utf8' }).trim();
+  execFileSync(
+    python,
+    [join(ROOT, 'bench/science/plot.py'), join(ROOT, 'docs/results/results.json'), join(ROOT, 'docs/results')],
+    {
+      stdio: 'inherit',
+    },
+  );
+  await writeFile(join(ROOT, 'docs/results.md'), renderResults(raw, 'results', git('rev-parse', 'HEAD')));
+  process.stdout.write('rendered docs/results.md from docs/results/results.json\n');
+  process.exit(0);
+}
 const profile = (process.argv[2] ?? 'full') as ScienceConfig['profile'];
 const profileConfig = PROFILES[profile];
 if (profileConfig === undefined) {
-  process.stderr.write(`usage: run.ts [full|smoke] (got ${process.argv[2]})\n`);
+  process.stderr.write(`usage: run.ts [full|smoke|render] (got ${process.argv[2]})\n`);
   process.exit(2);
 }
 const workerSeed = process.argv[3] === '--seed' ? Number(process.argv[4]) : undefined;
@@ -485,6 +501,8 @@ async function finishReport(): Promise<void> {
   const plotsRel = profile === 'full' ? 'results' : 'plots';
   results.seconds = elapsed();
   await save();
+  if (profile === 'full')
+    await writeFile(join(ROOT, 'docs/results/results.json'), `${JSON.stringify(results, null, 2)}\n`);
   await writeFile(mdPath, renderResults(results, plotsRel));
   log(`wrote ${mdPath} and plots in ${plotDir} (${results.seconds.toFixed(0)} s)`);
 }
