@@ -67,7 +67,7 @@ describe('withAdaptationDefaults', () => {
     const lora = withAdaptationDefaults({ ...minimal, method: 'lora' });
     expect(lora.training.learningRate).toBe(DEFAULT_LEARNING_RATE.lora);
     if (lora.method !== 'lora') throw new Error('unreachable');
-    expect(lora.lora).toEqual({ rank: 8, alpha: 16, dropout: 0, targets: DEFAULT_TARGETS });
+    expect(lora.lora).toEqual({ rank: 8, alpha: 16, targets: DEFAULT_TARGETS });
   });
 
   it('calibrates at the training learning rate unless told otherwise', () => {

@@ -75,6 +75,13 @@ describe('clusterless admission (same schema, same CEL rules as the CRDs)', () =
     expect(errorsOf(a)).toContainEqual({ field: 'spec.trainig', message: 'unknown field "spec.trainig"' });
   });
 
+  it('has no lora.dropout (the trainer reads adapters merged into the weights, so it cannot drop their input)', () => {
+    const a = adaptation();
+    a.spec.method = 'lora';
+    a.spec.lora = { rank: 4, dropout: 0.1 } as never;
+    expect(errorsOf(a)).toContainEqual({ field: 'spec.lora.dropout', message: 'unknown field "spec.lora.dropout"' });
+  });
+
   it('refuses other kinds and API versions', () => {
     expect(errorsOf({ ...adaptation(), apiVersion: 'lota.dev/v1' })[0]?.field).toBe('apiVersion/kind');
     expect(errorsOf({ ...adaptation(), kind: 'Pod' })[0]?.message).toContain('supported values: "LotaAdaptation"');

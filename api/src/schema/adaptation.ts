@@ -153,10 +153,6 @@ export const Lora = Obj(
       }),
       16,
     ),
-    dropout: Defaulted(
-      Num({ description: 'Dropout on the LoRA input.', minimum: 0, maximum: 1, exclusiveMaximum: true }),
-      0,
-    ),
     targets: Targets('Linear weights that get an adapter.'),
   },
   { description: 'LoRA baseline: low-rank adapters, merged into the weights on output.' },
@@ -210,7 +206,11 @@ export const Training = Obj(
       'per-tensor',
     ),
     seed: Defaulted(
-      Int({ description: 'Seed of data order, dropout and random masks.', minimum: 0, maximum: 4_294_967_295 }),
+      Int({
+        description: 'Seed of data order, random masks and LoRA initialisation.',
+        minimum: 0,
+        maximum: 4_294_967_295,
+      }),
       0,
     ),
   },

@@ -24,11 +24,6 @@ export async function trainLora(ctx: PhaseContext): Promise<PhaseOutcome> {
   const { spec } = ctx;
   if (spec.method !== 'lora' || spec.lora === undefined) throw new InvalidSpecError('this phase needs method lora');
   const lora = spec.lora;
-  if (lora.dropout !== 0) {
-    throw new InvalidSpecError(
-      'lora.dropout > 0 is not supported by this trainer (adapters are merged into the weights it reads)',
-    );
-  }
   const { sink, baseDir } = await openPhase(ctx);
   const model = await loadPretrained(baseDir);
   const targets = targetNames(model.params, lora.targets, 'lora.targets');
@@ -86,7 +81,7 @@ async function writeAdapter(
   dir: string,
   params: LoraParameters,
   targets: readonly string[],
-  lora: { rank: number; alpha: number; dropout: number },
+  lora: { rank: number; alpha: number },
   dtype: Dtype,
 ): Promise<void> {
   await mkdir(dir, { recursive: true });
@@ -119,7 +114,7 @@ async function writeAdapter(
     task_type: 'CAUSAL_LM',
     r: lora.rank,
     lora_alpha: lora.alpha,
-    lora_dropout: lora.dropout,
+    lora_dropout: 0, // the adapters were trained without dropout (the API has none)
     target_modules: modules,
     bias: 'none',
     fan_in_fan_out: false,

@@ -182,9 +182,4 @@ describe('LoTA phases on a tiny model', () => {
       );
     }
   });
-
-  it('refuses LoRA dropout it cannot apply, as an invalid spec', async () => {
-    const ctx = await context('lora-dropout', { method: 'lora', lora: { dropout: 0.1 } });
-    await expect(trainLora(ctx)).rejects.toThrow(/dropout/);
-  });
 });
