@@ -216,7 +216,7 @@ export function renderResults(r: Results, plots: string, renderedBy?: string): s
         ` against FFT's ${pct(meanOf(c2.scores.FFT?.bAfter))}%` +
         (lottoLearnsB
           ? '.'
-          : `: at this budget (${Math.ceil(c.steps / 2)} calibration + ${c.steps} sparse steps from the A model) the LoTA runs barely learned B, so their retention of A is not evidence that LoTTO avoids forgetting — only FFT's collapse of A (while learning B) is shown. LoTTO and LoTA without exclusion keep A equally well here${noExclusion ? ` (${pct(retained(lottoLabel))}% vs ${pct(retained(noExclusion))}%)` : ''}, because neither moved far.`),
+          : `: at this budget (${Math.ceil(c.steps / 2)} calibration + ${c.steps} sparse steps from the A model) the LoTA runs barely learned B, so their retention of A is not evidence that LoTTO avoids forgetting — only FFT's collapse of A (while learning B) is shown. LoTTO and LoTA without exclusion keep A equally well here${noExclusion ? ` (${pct(retained(lottoLabel))}% vs ${pct(retained(noExclusion))}%)` : ''}, and neither learned B.`),
     );
   }
   out.push('');
