@@ -1,7 +1,7 @@
 // A container's environment as a kubelet computes it: envFrom, then env (later wins), `$(VAR)` references expanded
 // against what is defined so far, values from the downward API, resources, ConfigMaps and Secrets.
 import type { V1Container, V1ObjectFieldSelector, V1Pod, V1ResourceFieldSelector } from '@kubernetes/client-node';
-import { parseQuantity } from './quantity.ts';
+import { parseQuantity } from '@lota/api/quantity';
 
 export interface ConfigSource {
   configMap(namespace: string, name: string): Promise<Record<string, string> | undefined>;

@@ -1,11 +1,11 @@
 import { mkdtempSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseQuantity } from '@lota/api/quantity';
 import { describe, expect, it } from 'vitest';
 import { expand } from '../node/env.ts';
 import { makeContainerFs } from '../node/filesystem.ts';
 import { findImage, localArgv } from '../node/images.ts';
-import { parseQuantity } from '../node/quantity.ts';
 
 describe('container filesystem mapping', () => {
   const base = mkdtempSync(join(tmpdir(), 'lota-fs-test-'));

@@ -1,6 +1,7 @@
 // What every adaptation phase needs from its spec: the base model, tokenizer and data, and the training options in
 // trainer-core's terms. Spec errors become InvalidSpecError (exit 10); unreadable inputs keep their own types.
 import { type ResolvedAdaptationSpec, targetMatcher } from '@lota/api';
+import { parseQuantity } from '@lota/api/quantity';
 import { type Dataset, loadDataset } from '../data/dataset.ts';
 import type { TokenizedExample } from '../data/examples.ts';
 import { type DatasetRecord, readJsonl } from '../data/jsonl.ts';
@@ -112,25 +113,18 @@ export const SPEC_DTYPES: Record<string, { dtype: Dtype; output: OutputDtype }> 
   bfloat16: { dtype: 'BF16', output: 'bf16' },
 };
 
-const QUANTITY = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$/;
-const FACTORS: Record<string, number> = {
-  Ki: 2 ** 10,
-  Mi: 2 ** 20,
-  Gi: 2 ** 30,
-  Ti: 2 ** 40,
-  k: 1e3,
-  M: 1e6,
-  G: 1e9,
-  T: 1e12,
-};
-
 /** output.maxShardSize (a Kubernetes quantity such as 2Gi, or a number of bytes) in bytes. */
 export function shardBytes(quantity: string | number): number {
   if (typeof quantity === 'number') return quantity;
-  const m = quantity.match(QUANTITY);
-  if (!m)
+  let bytes: number;
+  try {
+    bytes = parseQuantity(quantity);
+  } catch {
+    bytes = Number.NaN;
+  }
+  if (!(bytes >= 0))
     throw new InvalidSpecError(`output.maxShardSize ${JSON.stringify(quantity)} is not a size such as 2Gi or 500M`);
-  return Math.floor(Number(m[1]) * (m[2] ? (FACTORS[m[2]] as number) : 1));
+  return Math.floor(bytes);
 }
 
 export type { LlamaConfig };
