@@ -34,7 +34,8 @@ export const Dataset = Obj(
       StringEnum(DATASET_FORMATS, {
         description:
           'Line format: messages ({"messages":[{"role","content"}…]}, chat template applied, loss on assistant ' +
-          'turns), prompt-completion ({"prompt","completion"}, loss on the completion) or text ({"text"}, loss on all).',
+          'turns), prompt-completion ({"prompt","completion"}, loss on the completion) or text ({"text"}, loss on all). ' +
+          'Every line must be in this format.',
       }),
       'messages',
     ),
@@ -43,7 +44,13 @@ export const Dataset = Obj(
       512,
     ),
     maxPromptLength: Defaulted(
-      Int32({ description: 'Prompt tokens kept (truncated from the left).', minimum: 1, maximum: 32768 }),
+      Int32({
+        description:
+          'Prompt tokens kept, truncated from the left (a leading BOS is kept and counted); the prompt is what ' +
+          'precedes the first token the loss applies to.',
+        minimum: 1,
+        maximum: 32768,
+      }),
       256,
     ),
     invalidLines: Defaulted(
