@@ -3,23 +3,11 @@
 // resolved against the manifest's directory, so examples work from any checkout location.
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { admitObject, type LotaAdaptation, type TicketMerge } from '@lota/api';
+import { admitObject, type LotaAdaptation, resolveRelativeFileUris, type TicketMerge } from '@lota/api';
 import { parseAllDocuments } from 'yaml';
 import { InvalidSpecError } from '../lota/errors.ts';
 
 export type Resource = LotaAdaptation | TicketMerge;
-
-function resolveRelativeFiles(value: unknown, base: string): unknown {
-  if (typeof value === 'string') {
-    const m = value.match(/^file:(?!\/\/)(.+)$/);
-    return m ? `file://${resolve(base, m[1] as string)}` : value;
-  }
-  if (Array.isArray(value)) return value.map((v) => resolveRelativeFiles(v, base));
-  if (typeof value === 'object' && value !== null) {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolveRelativeFiles(v, base)]));
-  }
-  return value;
-}
 
 export async function readManifest(path: string): Promise<Resource[]> {
   const text = await readFile(path, 'utf8').catch((error: Error) => {
@@ -34,7 +22,7 @@ export async function readManifest(path: string): Promise<Resource[]> {
     if (raw === null || raw === undefined) continue;
     let admitted: Resource;
     try {
-      admitted = admitObject(resolveRelativeFiles(raw, dirname(resolve(path))));
+      admitted = admitObject(resolveRelativeFileUris(raw, dirname(resolve(path))));
     } catch (error) {
       throw new InvalidSpecError(`${path}: document ${i + 1}: ${(error as Error).message}`);
     }
