@@ -1,4 +1,5 @@
-// Prints the argocd-cm patch that registers the health checks, built from the Lua files beside this script:
+// Prints the argocd-cm patch that registers the health checks, built from the Lua files beside this script
+// (render-health.ts writes those and this patch together):
 //   node gitops/argocd/render-cm-patch.ts > gitops/argocd/argocd-cm-patch.yaml
 // gitops/test/argocd-cm-patch.test.ts fails when the committed patch is stale.
 import { readFileSync } from 'node:fs';
