@@ -1,6 +1,6 @@
--- The body of the Argo CD health checks of the lota.dev kinds; not a script on its own. The generator
--- (render-health.ts) writes lota.dev/<Kind>/health.lua as the kind's comment, a `kind` table with what differs
--- (noun, success message, the status field naming the result, the running phases) and this body.
+-- The body of the Argo CD health checks of the lota.dev kinds; not a script on its own. render-cm-patch.ts puts
+-- before it the kind's comment and a `kind` table with what differs (noun, success message, the status field naming
+-- the result, the running phases).
 local hs = { status = "Progressing", message = "Waiting for the LoTA operator to report status" }
 
 local function condition(status, type)

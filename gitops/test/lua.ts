@@ -3,11 +3,12 @@
 // (Argo CD's own interpreter, gitops/tools/argohealth); and kstatus (Flux's library, gitops/tools/kstatus).
 // scripts/setup-helm.sh installs or builds all three.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { tool } from '../../scripts/toolchain.ts';
+import { renderHealth } from '../argocd/render-cm-patch.ts';
 
 export interface Health {
   status: string;
@@ -66,9 +67,20 @@ export function runHealth(lua: string, script: string, obj: unknown): Health {
   }
 }
 
-/** The health script of a kind, e.g. `gitops/argocd/lota.dev/LotaAdaptation/health.lua`. */
+/**
+ * A file holding the health script of a kind as argocd-cm carries it; named by its content's hash in the temporary
+ * directory, so concurrent test files share it and no stale copy is ever read.
+ */
 export function healthScript(kind: string): string {
-  return fileURLToPath(new URL(`../argocd/lota.dev/${kind}/health.lua`, import.meta.url));
+  const lua = renderHealth(kind);
+  const hash = createHash('sha256').update(lua).digest('hex').slice(0, 16);
+  const path = join(tmpdir(), `lota-health-${kind}-${hash}.lua`);
+  if (!existsSync(path)) {
+    const partial = `${path}.${process.pid}`;
+    writeFileSync(partial, lua);
+    renameSync(partial, path);
+  }
+  return path;
 }
 
 /** Runs the script in gopher-lua (gitops/tools/argohealth), the interpreter Argo CD embeds; one result per object. */
