@@ -16,7 +16,19 @@ import {
   RunFields,
   Timestamp,
 } from './common.ts';
-import { CodeDefaulted, Defaulted, Int, Int32, List, Metadata, Num, Obj, ObjectName, Str, StringEnum } from './k8s.ts';
+import {
+  CodeDefaulted,
+  Defaulted,
+  Int,
+  Int32,
+  List,
+  Num,
+  Obj,
+  ObjectName,
+  RootObject,
+  Str,
+  StringEnum,
+} from './k8s.ts';
 import { specImmutableOnceStarted } from './rules.ts';
 
 export const DATASET_FORMATS = ['messages', 'prompt-completion', 'text'] as const;
@@ -330,14 +342,11 @@ export const LotaAdaptationStatus = Obj(
   { description: 'Observed state, written by the operator.' },
 );
 
-export const LotaAdaptation = Obj(
-  {
-    apiVersion: Type.Optional(Str({ description: 'lota.dev/v1alpha1' })),
-    kind: Type.Optional(Str({ description: 'LotaAdaptation' })),
-    metadata: Type.Optional(Metadata()),
-    spec: LotaAdaptationSpec,
-    status: Type.Optional(LotaAdaptationStatus),
-  },
+export const LotaAdaptation = RootObject(
+  'lota.dev/v1alpha1',
+  'LotaAdaptation',
+  LotaAdaptationSpec,
+  LotaAdaptationStatus,
   {
     description:
       'Adapts a base model to a task: with LoTA (calibrate, extract a sparse mask, train it) or a full/LoRA baseline. ' +

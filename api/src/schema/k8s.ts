@@ -193,3 +193,23 @@ export interface ObjectMeta {
 export function Metadata(): TUnsafe<ObjectMeta> {
   return Type.Unsafe<ObjectMeta>({ type: 'object' });
 }
+
+/** The root schema of a custom resource: apiVersion, kind, metadata, spec and status. */
+export function RootObject<S extends TSchema, T extends TSchema>(
+  group: string,
+  kind: string,
+  spec: S,
+  status: T,
+  options: K8sOptions,
+) {
+  return Obj(
+    {
+      apiVersion: Type.Optional(Str({ description: group })),
+      kind: Type.Optional(Str({ description: kind })),
+      metadata: Type.Optional(Metadata()),
+      spec,
+      status: Type.Optional(status),
+    },
+    options,
+  );
+}

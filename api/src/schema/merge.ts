@@ -22,10 +22,10 @@ import {
   Int,
   Int32,
   List,
-  Metadata,
   Num,
   Obj,
   ObjectName,
+  RootObject,
   Str,
   StringEnum,
 } from './k8s.ts';
@@ -235,18 +235,9 @@ export const TicketMergeStatus = Obj(
   { description: 'Observed state, written by the operator.' },
 );
 
-export const TicketMerge = Obj(
-  {
-    apiVersion: Type.Optional(Str({ description: 'lota.dev/v1alpha1' })),
-    kind: Type.Optional(Str({ description: 'TicketMerge' })),
-    metadata: Type.Optional(Metadata()),
-    spec: TicketMergeSpec,
-    status: Type.Optional(TicketMergeStatus),
-  },
-  {
-    description:
-      'Merges lottery tickets (or fine-tuned models) of one base model into a model, with LoTA addition or a ' +
-      'MergeKit-style baseline (task arithmetic, TIES, DARE), and reports their interference.',
-    'x-kubernetes-validations': [specImmutableOnceStarted(TicketMergeSpec, ['suspend'], 'TicketMerge')],
-  },
-);
+export const TicketMerge = RootObject('lota.dev/v1alpha1', 'TicketMerge', TicketMergeSpec, TicketMergeStatus, {
+  description:
+    'Merges lottery tickets (or fine-tuned models) of one base model into a model, with LoTA addition or a ' +
+    'MergeKit-style baseline (task arithmetic, TIES, DARE), and reports their interference.',
+  'x-kubernetes-validations': [specImmutableOnceStarted(TicketMergeSpec, ['suspend'], 'TicketMerge')],
+});
