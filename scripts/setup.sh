@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Idempotent set-up of everything the tests need beyond node_modules: the Python reference implementations and the
-# real Kubernetes control plane binaries. Each step caches outside the repository under a versioned key, so a second
-# run takes seconds. `npm test` runs this first (pretest). Writes the resolved paths to .lota/env, read by the tests.
+# Idempotent set-up of everything the tests need beyond node_modules: the Python reference implementations, the real
+# Kubernetes control plane binaries, Prometheus, the native TensorFlow binding and the packaging tools. Each step
+# caches outside the repository under a versioned key, so a second run takes seconds. `npm test` runs this first (pretest). Writes the resolved paths to .lota/env, read by the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .lota
