@@ -82,15 +82,18 @@ export function tokenizeRecord(
   return example;
 }
 
-/**
- * Drops the oldest prompt tokens so at most maxPromptLength remain before the first learned token, keeping a
- * leading BOS: the model was trained with it at position 0.
- */
+/** The at most `max` newest prompt tokens, keeping a leading BOS: the model was trained with it at position 0. */
+export function promptTail(ids: readonly number[], max: number, bosId: number | null): number[] {
+  if (ids.length <= max) return [...ids];
+  const keep = bosId !== null && ids[0] === bosId && max > 0 ? 1 : 0;
+  return [...ids.slice(0, keep), ...ids.slice(ids.length - (max - keep))];
+}
+
+/** Drops the oldest prompt tokens so at most maxPromptLength remain before the first learned token (promptTail). */
 function truncatePrompt(example: TokenizedExample, maxPromptLength: number, bosId: number | null): void {
   const promptLength = example.labels.findIndex((l) => l !== IGNORE_INDEX);
   if (promptLength <= maxPromptLength) return; // includes -1: nothing learned, nothing to keep room for
-  const keep = bosId !== null && example.inputIds[0] === bosId && maxPromptLength > 0 ? 1 : 0;
-  const drop = promptLength - maxPromptLength;
-  example.inputIds.splice(keep, drop);
-  example.labels.splice(keep, drop);
+  const prompt = promptTail(example.inputIds.slice(0, promptLength), maxPromptLength, bosId);
+  example.inputIds.splice(0, promptLength, ...prompt);
+  example.labels.splice(0, promptLength, ...prompt.map(() => IGNORE_INDEX));
 }

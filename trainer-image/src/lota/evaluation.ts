@@ -4,8 +4,7 @@ import { makeBatches } from '../data/batches.ts';
 import type { LlamaConfig } from '../model/config.ts';
 import type { Parameters } from '../model/llama.ts';
 import { evaluate } from '../train/evaluate.ts';
-import { promptAndAnswer } from '../train/exact-match.ts';
-import { greedyGenerate } from '../train/generate.ts';
+import { exactMatch, promptAndAnswer } from '../train/exact-match.ts';
 import type { TaskData } from './task.ts';
 
 export interface TaskScores {
@@ -24,19 +23,12 @@ export function scoreTask(
   if (task.eval === undefined) return undefined;
   const batches = makeBatches(task.eval.examples, { batchSize, maxSeqLength, padId: task.padId });
   const { loss, perplexity } = evaluate(params, config, batches);
-  const records = (task.evalRecords ?? []).filter((r) => promptAndAnswer(task.tokenizer, r) !== null);
-  if (records.length === 0) return { evalLoss: loss, perplexity };
-  const pairs = records.map((r) => promptAndAnswer(task.tokenizer, r) as { prompt: number[]; answer: string });
-  const longest = Math.max(...pairs.map((p) => task.tokenizer.encode(p.answer).length));
-  const stopIds = [task.tokenizer.eosId, task.tokenizer.tokenId('<|im_end|>')].filter(
-    (id): id is number => typeof id === 'number',
-  );
-  let correct = 0;
-  for (const { prompt, answer } of pairs) {
-    const ids = greedyGenerate(params, config, prompt, { maxNewTokens: longest + 2, stopIds });
-    // decode([]) throws in @huggingface/tokenizers; an immediate stop is the empty answer.
-    const got = ids.length === 0 ? '' : task.tokenizer.decode(ids);
-    if (got.trim() === answer.trim()) correct++;
-  }
-  return { evalLoss: loss, perplexity, exactMatch: correct / pairs.length };
+  const records = task.evalRecords ?? [];
+  const cases = records
+    .map((r) => promptAndAnswer(task.tokenizer, r, task.maxPromptLength))
+    .filter((pa) => pa !== null);
+  if (cases.length === 0) return { evalLoss: loss, perplexity };
+  const longest = Math.max(...cases.map((c) => task.tokenizer.encode(c.answer).length));
+  const { exactMatch: score } = exactMatch(params, config, task.tokenizer, records, longest + 2, task.maxPromptLength);
+  return { evalLoss: loss, perplexity, exactMatch: score };
 }

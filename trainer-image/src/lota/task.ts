@@ -22,6 +22,8 @@ export interface TaskData {
   eval?: Dataset;
   /** Held-out records, for exact match. */
   evalRecords?: DatasetRecord[];
+  /** Prompt tokens kept (from the left), in training and in exact-match prompts alike. */
+  maxPromptLength?: number;
   padId: number;
 }
 
@@ -43,7 +45,14 @@ export async function loadTask(
   const evalPath = resolve(spec.dataset.evalUri);
   const evalSet = await loadDataset(evalPath, tokenizer, options);
   const { records } = await readJsonl(evalPath, spec.dataset.invalidLines, spec.dataset.format);
-  return { tokenizer, train, eval: evalSet, evalRecords: records, padId };
+  return {
+    tokenizer,
+    train,
+    eval: evalSet,
+    evalRecords: records,
+    maxPromptLength: spec.dataset.maxPromptLength,
+    padId,
+  };
 }
 
 /** The parameters `targets` selects, in model order; none is an error (the spec cannot adapt anything). */

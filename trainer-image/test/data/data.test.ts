@@ -7,6 +7,7 @@ import { loadDataset } from '../../src/data/dataset.ts';
 import { tokenizeRecord } from '../../src/data/examples.ts';
 import { DatasetError, parseJsonl } from '../../src/data/jsonl.ts';
 import { shuffled } from '../../src/data/random.ts';
+import { promptAndAnswer } from '../../src/train/exact-match.ts';
 import { IGNORE_INDEX } from '../../src/train/loss.ts';
 import { byteTokenizer } from '../helpers/tiny.ts';
 
@@ -89,6 +90,16 @@ describe('examples', () => {
     expect(labelled(cut?.inputIds ?? [], cut?.labels ?? [])).toEqual(
       labelled(full?.inputIds ?? [], full?.labels ?? []),
     );
+  });
+
+  it('exact-match prompts are cut by maxPromptLength exactly as training prompts are', async () => {
+    const tok = await byteTokenizer();
+    const record = { kind: 'prompt' as const, prompt: 'abcdefgh', completion: 'xy', line: 1 };
+    const trained = tokenizeRecord(tok, record, { maxSeqLength: 64, maxPromptLength: 4, file: 'f' });
+    const asked = promptAndAnswer(tok, record, 4);
+    expect(asked?.prompt).toEqual(trained?.inputIds.slice(0, 4));
+    expect(asked?.prompt).toEqual([256, ...bytes('fgh')]);
+    expect(promptAndAnswer(tok, record)?.prompt).toEqual([256, ...bytes('abcdefgh')]);
   });
 
   it('drops an example whose completion lies beyond maxSeqLength', async () => {
