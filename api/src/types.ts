@@ -16,7 +16,7 @@ export {
   OPTIMIZERS,
 } from './schema/adaptation.ts';
 export { API_VERSION, CONDITION_STATUSES, DTYPES, GROUP, TRAINER_BACKENDS, VERSION } from './schema/common.ts';
-export type { ObjectMeta } from './schema/k8s.ts';
+export type { ObjectMeta, OwnerReference } from './schema/k8s.ts';
 export { CONSENSUS_METHODS, MERGE_METHODS, MERGE_OUTPUT_KINDS, MERGE_PHASES } from './schema/merge.ts';
 
 export const ADAPTATION_KIND = 'LotaAdaptation';

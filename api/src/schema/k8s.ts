@@ -166,6 +166,15 @@ export function ObjectName(description: string, options: StringOptions = {}) {
   return Str({ description, minLength: 1, maxLength: 253, pattern: DNS1123_SUBDOMAIN, ...options });
 }
 
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller?: boolean;
+  blockOwnerDeletion?: boolean;
+}
+
 /** The parts of metav1.ObjectMeta this project reads or writes. */
 export interface ObjectMeta {
   name?: string;
@@ -179,14 +188,7 @@ export interface ObjectMeta {
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
   finalizers?: string[];
-  ownerReferences?: {
-    apiVersion: string;
-    kind: string;
-    name: string;
-    uid: string;
-    controller?: boolean;
-    blockOwnerDeletion?: boolean;
-  }[];
+  ownerReferences?: OwnerReference[];
 }
 
 /** `metadata` of a root schema: Kubernetes validates it itself; a CRD may only say it is an object. */

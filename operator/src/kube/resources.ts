@@ -1,5 +1,7 @@
 // The kinds the operator reads and writes, and their REST paths.
 
+import type { ObjectMeta as ApiObjectMeta, OwnerReference } from '@lota/api/types';
+
 export interface ResourceType {
   /** '' for the core group. */
   group: string;
@@ -47,27 +49,10 @@ export interface KubeObject {
   metadata: ObjectMeta;
 }
 
-export interface OwnerReference {
-  apiVersion: string;
-  kind: string;
-  name: string;
-  uid: string;
-  controller?: boolean;
-  blockOwnerDeletion?: boolean;
-}
+export type { OwnerReference };
 
-export interface ObjectMeta {
-  name: string;
-  namespace?: string;
-  uid?: string;
-  resourceVersion?: string;
-  generation?: number;
-  creationTimestamp?: string;
-  deletionTimestamp?: string;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-  ownerReferences?: OwnerReference[];
-}
+/** Objects the operator handles always have a name (the API's ObjectMeta leaves it optional for generateName). */
+export type ObjectMeta = ApiObjectMeta & { name: string };
 
 /** Cache and work-queue key: `namespace/name`. */
 export function keyOf(obj: KubeObject): string {
