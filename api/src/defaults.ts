@@ -17,6 +17,8 @@ import type {
 /** Learning rates of the LoTA reference scripts (Mistral-7B) and a common LoRA choice. */
 export const DEFAULT_LEARNING_RATE: Record<AdaptationMethod, number> = { lota: 1e-5, full: 5e-7, lora: 1e-4 };
 export const DEFAULT_EPOCHS = 3;
+/** Calibration is a dense fine-tune: the reference's dense (FFT) lr, not the sparse phase's (schema description). */
+export const DEFAULT_CALIBRATION_LEARNING_RATE = DEFAULT_LEARNING_RATE.full;
 
 export function withAdaptationDefaults(spec: LotaAdaptationSpec): ResolvedAdaptationSpec {
   const s = applyDefaults(A.LotaAdaptationSpec, structuredClone(spec));
@@ -27,7 +29,9 @@ export function withAdaptationDefaults(spec: LotaAdaptationSpec): ResolvedAdapta
   training.learningRate ??= DEFAULT_LEARNING_RATE[method];
   if (training.epochs === undefined && training.maxSteps === undefined) training.epochs = DEFAULT_EPOCHS;
   s.training = training;
-  if (s.lota?.calibration) s.lota.calibration.learningRate ??= training.learningRate;
+  const calibration = s.lota?.calibration;
+  if (calibration && calibration.fromModel === undefined)
+    calibration.learningRate ??= DEFAULT_CALIBRATION_LEARNING_RATE;
   return s as ResolvedAdaptationSpec;
 }
 

@@ -89,6 +89,16 @@ export interface MaskSummary {
   total: number;
   density: number;
   uri: string;
+  /** What the mask was calibrated from. */
+  calibration?: CalibrationSummary;
+}
+
+export interface CalibrationSummary {
+  source: 'dense' | 'model' | 'random';
+  steps?: number;
+  learningRate?: number;
+  fromModel?: string;
+  threshold?: number;
 }
 
 export interface TicketSummary {

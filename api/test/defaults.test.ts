@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_LEARNING_RATE, withAdaptationDefaults, withMergeDefaults } from '../src/defaults.ts';
+import {
+  DEFAULT_CALIBRATION_LEARNING_RATE,
+  DEFAULT_LEARNING_RATE,
+  withAdaptationDefaults,
+  withMergeDefaults,
+} from '../src/defaults.ts';
 import { DEFAULT_TARGETS } from '../src/targets.ts';
 import type { LotaAdaptationSpec, TicketMergeSpec } from '../src/types.ts';
 
@@ -17,7 +22,7 @@ describe('withAdaptationDefaults', () => {
     expect(s.lota.sparsity).toBe(0.9);
     expect(s.lota.maskSelection).toBe('magnitude');
     expect(s.lota.targets).toEqual(DEFAULT_TARGETS);
-    expect(s.lota.calibration).toEqual({ dataFraction: 1, learningRate: 1e-5 });
+    expect(s.lota.calibration).toEqual({ dataFraction: 1, learningRate: 5e-7 });
     expect(s.training).toMatchObject({
       epochs: 3,
       optimizer: 'rmsprop',
@@ -70,9 +75,15 @@ describe('withAdaptationDefaults', () => {
     expect(lora.lora).toEqual({ rank: 8, alpha: 16, targets: DEFAULT_TARGETS });
   });
 
-  it('calibrates at the training learning rate unless told otherwise', () => {
+  it('calibrates at a dense (FFT) learning rate of its own, not the sparse training one', () => {
     const s = withAdaptationDefaults({ ...minimal, training: { learningRate: 2e-5 } });
-    expect(s.lota?.calibration.learningRate).toBe(2e-5);
+    expect(s.lota?.calibration.learningRate).toBe(DEFAULT_CALIBRATION_LEARNING_RATE);
+    expect(DEFAULT_CALIBRATION_LEARNING_RATE).toBe(DEFAULT_LEARNING_RATE.full);
+  });
+
+  it('gives a calibration read from a fine-tuned model no learning rate', () => {
+    const s = withAdaptationDefaults({ ...minimal, lota: { calibration: { fromModel: 'pvc://models/fft' } } });
+    expect(s.lota?.calibration).toEqual({ fromModel: 'pvc://models/fft' });
   });
 });
 

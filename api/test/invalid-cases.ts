@@ -111,13 +111,31 @@ export const celCases: Case[] = [
     'calibration with both steps and dataFraction',
     A((a) => (lota(a).calibration = { steps: 10, dataFraction: 0.5 })),
     'spec.lota.calibration',
-    'set exactly one of calibration.steps or calibration.dataFraction',
+    'set exactly one of calibration.steps, calibration.dataFraction or calibration.fromModel',
   ],
   [
     'calibration with neither',
     A((a) => (lota(a).calibration = { learningRate: 1e-4 })),
     'spec.lota.calibration',
-    'set exactly one of calibration.steps or calibration.dataFraction',
+    'set exactly one of calibration.steps, calibration.dataFraction or calibration.fromModel',
+  ],
+  [
+    'calibration with steps and fromModel',
+    A((a) => (lota(a).calibration = { steps: 10, fromModel: 'pvc://models/runs/fft' })),
+    'spec.lota.calibration',
+    'set exactly one of calibration.steps, calibration.dataFraction or calibration.fromModel',
+  ],
+  [
+    'calibration fromModel with a learning rate',
+    A((a) => (lota(a).calibration = { fromModel: 'pvc://models/runs/fft', learningRate: 1e-4 })),
+    'spec.lota.calibration',
+    'calibration.learningRate applies to a calibration run, not to calibration.fromModel',
+  ],
+  [
+    'calibration fromModel is the base model',
+    A((a) => (lota(a).calibration = { fromModel: 'pvc://models/base' })),
+    'spec',
+    'lota.calibration.fromModel must differ from output.uri and baseModel.uri',
   ],
   [
     'excludeTicketsOf naming itself',

@@ -105,9 +105,20 @@ export const Calibration = Obj(
         maximum: 1,
       }),
     ),
+    fromModel: Type.Optional(
+      ArtifactUri(
+        'A model directory fine-tuned densely from this base on this task (e.g. the output of a LotaAdaptation with ' +
+          'method full: its status.output.uri). Δ = that model − base, as the LoTA reference computes its mask from ' +
+          'its FFT run; no calibration training runs. With excludeTicketsOf, Δ is taken against base + those tickets.',
+      ),
+    ),
     learningRate: CodeDefaulted(
       Num({
-        description: 'Learning rate of calibration; default: training.learningRate.',
+        description:
+          'Learning rate of the dense calibration fine-tune. Default 5e-7, the dense (FFT) learning rate of the LoTA ' +
+          'reference, not training.learningRate: the reference ranks entries by the task vector of a dense fine-tune ' +
+          'at the dense lr, while the sparse phase trains few entries and so takes a larger lr (1e-5 there). A dense ' +
+          'run at the sparse lr overshoots and ranks entries by noise. Set it to the lr your FFT baseline uses.',
         minimum: 0,
         exclusiveMinimum: true,
         maximum: 1,
@@ -115,11 +126,17 @@ export const Calibration = Obj(
     ),
   },
   {
-    description: 'Phase 1: dense fine-tuning whose task vector ranks the entries.',
+    description:
+      'Phase 1: the dense fine-tune whose task vector ranks the entries — trained here (steps or dataFraction) or ' +
+      'read from an existing fine-tuned model (fromModel).',
     'x-kubernetes-validations': [
       {
-        rule: 'has(self.steps) != has(self.dataFraction)',
-        message: 'set exactly one of calibration.steps or calibration.dataFraction',
+        rule: '(has(self.steps) ? 1 : 0) + (has(self.dataFraction) ? 1 : 0) + (has(self.fromModel) ? 1 : 0) == 1',
+        message: 'set exactly one of calibration.steps, calibration.dataFraction or calibration.fromModel',
+      },
+      {
+        rule: '!has(self.fromModel) || !has(self.learningRate)',
+        message: 'calibration.learningRate applies to a calibration run, not to calibration.fromModel',
       },
     ],
   },
@@ -282,11 +299,33 @@ export const LotaAdaptationSpec = Obj(
         rule: 'self.output.uri != self.baseModel.uri && self.output.uri != self.dataset.uri',
         message: 'output.uri must differ from baseModel.uri and dataset.uri',
       },
+      {
+        rule:
+          '!has(self.lota) || !has(self.lota.calibration) || !has(self.lota.calibration.fromModel) || ' +
+          '(self.lota.calibration.fromModel != self.output.uri && self.lota.calibration.fromModel != self.baseModel.uri)',
+        message: 'lota.calibration.fromModel must differ from output.uri and baseModel.uri (Δ would be zero)',
+      },
     ],
   },
 );
 
 export const ADAPTATION_PHASES = ['Pending', 'Calibrating', 'Training', 'Succeeded', 'Failed', 'Suspended'] as const;
+
+export const CALIBRATION_SOURCES = ['dense', 'model', 'random'] as const;
+
+export const CalibrationStatus = Obj(
+  {
+    source: StringEnum(CALIBRATION_SOURCES, {
+      description:
+        'dense: a calibration run of this resource; model: Δ read from calibration.fromModel; random: no Δ (random mask).',
+    }),
+    steps: Type.Optional(Int({ description: 'Dense calibration steps run (source dense).', minimum: 0 })),
+    learningRate: Type.Optional(Num({ description: 'Their learning rate (source dense).', minimum: 0 })),
+    fromModel: Type.Optional(ArtifactUri('The model Δ was read from (source model).')),
+    threshold: Type.Optional(Num({ description: 'The |Δ| threshold of the global top-k.', minimum: 0 })),
+  },
+  { description: 'What the mask was calibrated from.' },
+);
 
 export const MaskStatus = Obj(
   {
@@ -294,6 +333,7 @@ export const MaskStatus = Obj(
     total: Int({ description: 'Entries of all target tensors.', minimum: 0 }),
     density: Density('trainable / total.'),
     uri: ArtifactUri('The mask file.'),
+    calibration: Type.Optional(CalibrationStatus),
   },
   { description: 'The extracted mask.' },
 );

@@ -25,6 +25,18 @@ function summary(status: MachineStatus): string[] {
     lines.push(
       `mask     ${status.mask.trainable} / ${status.mask.total} target entries (density ${n(status.mask.density)})  ${status.mask.uri}`,
     );
+    const c = status.mask.calibration;
+    if (c) {
+      const from =
+        c.source === 'dense'
+          ? `${c.steps} dense steps at lr ${c.learningRate}`
+          : c.source === 'model'
+            ? `Δ of ${c.fromModel}`
+            : 'a random draw';
+      lines.push(
+        `         calibrated from ${from}${c.threshold !== undefined ? `, |Δ| threshold ${n(c.threshold)}` : ''}`,
+      );
+    }
   }
   if (status.ticket)
     lines.push(`ticket   ${status.ticket.bytes} bytes, density ${n(status.ticket.density)}  ${status.ticket.uri}`);

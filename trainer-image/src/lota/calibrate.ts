@@ -1,7 +1,8 @@
 // Phase 1 + 2 of LoTA: a dense fine-tune from the (LoTTO: base + earlier tickets) weights, the task vector Δ of the
 // target tensors kept in memory, and the mask extracted from it, written as mask.safetensors.
-import { ARTIFACTS } from '@lota/api';
+import { ARTIFACTS, type CalibrationSummary } from '@lota/api';
 import type { TokenizedExample } from '../data/examples.ts';
+import { Checkpoint } from '../io/checkpoint.ts';
 import { disposeParameters } from '../model/parameters.ts';
 import { loadPretrained } from '../model/pretrained.ts';
 import { DenseOptimizer } from '../train/dense-optimizer.ts';
@@ -12,8 +13,10 @@ import {
   type PhaseContext,
   type PhaseOutcome,
   requireLota,
+  resolveUri,
   snapshot,
 } from './context.ts';
+import { InvalidSpecError } from './errors.ts';
 import { type Extraction, globalTopK, randomMasks } from './extract.ts';
 import { writeMaskFile } from './mask-file.ts';
 import { seededRandom } from './random.ts';
@@ -32,10 +35,20 @@ export async function calibrate(ctx: PhaseContext): Promise<PhaseOutcome> {
     let extraction: Extraction;
     let calibrationLoss: number | undefined;
     let how: string;
+    let calibration: CalibrationSummary;
+    const { fromModel } = lota.calibration;
     if (lota.maskSelection === 'random') {
       const sizes = new Map(targets.map((n) => [n, (model.params.get(n) as { size: number }).size]));
       extraction = randomMasks(sizes, lota.sparsity, seededRandom(spec.training.seed), exclude);
       how = 'random mask (no calibration needed)';
+      calibration = { source: 'random' };
+    } else if (fromModel !== undefined) {
+      const start = snapshot(model.params, targets);
+      const deltas = await deltasFrom(resolveUri(ctx, fromModel), fromModel, start, model.params);
+      start.clear();
+      extraction = globalTopK(deltas, lota.sparsity, exclude);
+      how = `global top-k of |Δ| = ${fromModel} − start (threshold ${extraction.threshold})`;
+      calibration = { source: 'model', fromModel };
     } else {
       const task = await loadPhaseTask(ctx, baseDir);
       const { steps, dataFraction } = lota.calibration;
@@ -73,8 +86,10 @@ export async function calibrate(ctx: PhaseContext): Promise<PhaseOutcome> {
       }
       start.clear();
       extraction = globalTopK(deltas, lota.sparsity, exclude);
-      how = `global top-k of |Δ| after ${result.steps} dense steps (threshold ${extraction.threshold})`;
+      how = `global top-k of |Δ| after ${result.steps} dense steps at lr ${plan.schedule.lr} (threshold ${extraction.threshold})`;
+      calibration = { source: 'dense', steps: result.steps, learningRate: plan.schedule.lr };
     }
+    if (extraction.threshold !== undefined) calibration.threshold = extraction.threshold;
     const { uri, path } = artifact(ctx, ARTIFACTS.mask);
     const shapes = Object.fromEntries(targets.map((n) => [n, [...(model.params.get(n) as { shape: number[] }).shape]]));
     await writeMaskFile(path, extraction.masks, {
@@ -88,10 +103,42 @@ export async function calibrate(ctx: PhaseContext): Promise<PhaseOutcome> {
     sink.info('mask extracted', { trainable: extraction.trainable, total: extraction.total, density });
     return {
       message: `mask of ${extraction.trainable} / ${extraction.total} target entries (density ${density.toFixed(4)}): ${how}`,
-      mask: { trainable: extraction.trainable, total: extraction.total, density, uri },
+      mask: { trainable: extraction.trainable, total: extraction.total, density, uri, calibration },
       ...(calibrationLoss !== undefined ? { results: { trainLoss: calibrationLoss } } : {}),
     };
   } finally {
     disposeParameters(model.params);
+  }
+}
+
+/**
+ * Δ = model − start for every target tensor, read one tensor at a time from a fine-tuned model directory (the
+ * reference's mask comes from its FFT run this way). `start` is base (+ earlier tickets under LoTTO).
+ */
+async function deltasFrom(
+  dir: string,
+  uri: string,
+  start: Map<string, Float32Array>,
+  params: Map<string, { shape: number[] }>,
+): Promise<Map<string, Float32Array>> {
+  const tuned = await Checkpoint.open(dir);
+  try {
+    const deltas = new Map<string, Float32Array>();
+    for (const [name, before] of start) {
+      if (!tuned.has(name)) throw new InvalidSpecError(`lota.calibration.fromModel ${uri} has no tensor ${name}`);
+      const shape = (params.get(name) as { shape: number[] }).shape;
+      if (tuned.info(name).shape.join(',') !== shape.join(',')) {
+        throw new InvalidSpecError(
+          `lota.calibration.fromModel ${uri}: ${name} has shape [${tuned.info(name).shape}], the base has [${shape}]`,
+        );
+      }
+      const now = await tuned.readFloat32(name);
+      const delta = new Float32Array(before.length);
+      for (let i = 0; i < delta.length; i++) delta[i] = (now[i] as number) - (before[i] as number);
+      deltas.set(name, delta);
+    }
+    return deltas;
+  } finally {
+    await tuned.close();
   }
 }

@@ -11,6 +11,7 @@ import { applyTickets } from '../../src/lota/apply.ts';
 import { calibrate } from '../../src/lota/calibrate.ts';
 import type { PhaseContext } from '../../src/lota/context.ts';
 import { BaseModelMismatchError } from '../../src/lota/errors.ts';
+import { globalTopK } from '../../src/lota/extract.ts';
 import { disjoint } from '../../src/lota/mask.ts';
 import { readMaskFile } from '../../src/lota/mask-file.ts';
 import { readTicket } from '../../src/lota/ticket.ts';
@@ -68,6 +69,7 @@ describe('LoTA phases on a tiny model', () => {
     const cal = await calibrate(ctx);
     expect(cal.mask?.density).toBeGreaterThan(0.09);
     expect(cal.mask?.density).toBeLessThan(0.2);
+    expect(cal.mask?.calibration).toMatchObject({ source: 'dense', steps: 3, learningRate: 5e-7 });
     const out = await trainSparse(ctx);
     expect(out.ticket?.bytes).toBeGreaterThan(0);
     expect(out.results?.evalLoss).toBeTypeOf('number');
@@ -143,6 +145,27 @@ describe('LoTA phases on a tiny model', () => {
     expect(out.output?.bytes).toBeGreaterThan(0);
     const w = await weights(join(work, 'full', 'model'));
     expect(w.size).toBe((await weights(base)).size);
+  });
+
+  it('calibrates from an FFT run: the mask is the global top-k of |FFT − base|, and status says so', async () => {
+    const fft = `file://${join(work, 'full', 'model')}`;
+    const ctx = await context('from-fft', { lota: { sparsity: 0.9, calibration: { fromModel: fft } } });
+    const out = await calibrate(ctx);
+    expect(out.results).toBeUndefined();
+    expect(out.mask?.calibration).toMatchObject({ source: 'model', fromModel: fft });
+    const before = await weights(base);
+    const after = await weights(join(work, 'full', 'model'));
+    const { masks } = await readMaskFile(join(work, 'from-fft', 'mask.safetensors'));
+    const deltas = new Map(
+      [...masks.keys()].map((n) => {
+        const b = before.get(n) as Float32Array;
+        const a = after.get(n) as Float32Array;
+        return [n, Float32Array.from(a, (x, i) => x - (b[i] as number))];
+      }),
+    );
+    const expected = globalTopK(deltas, 0.9);
+    expect(out.mask?.calibration?.threshold).toBe(expected.threshold);
+    for (const [name, mask] of masks) expect(mask.bits).toEqual(expected.masks.get(name)?.bits);
   });
 
   it('LoRA writes a PEFT adapter and the merged model W + (alpha/r)·B·A; other weights stay the base', async () => {
