@@ -98,6 +98,7 @@ export async function calibrate(ctx: PhaseContext): Promise<PhaseOutcome> {
       selection: lota.maskSelection === 'random' ? 'random' : 'global',
       ...(extraction.threshold !== undefined ? { threshold: extraction.threshold } : {}),
       shapes,
+      calibration,
     });
     const density = extraction.total === 0 ? 0 : extraction.trainable / extraction.total;
     sink.info('mask extracted', { trainable: extraction.trainable, total: extraction.total, density });

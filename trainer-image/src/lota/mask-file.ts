@@ -1,6 +1,8 @@
 // mask.safetensors: the calibrate phase's output, read by the train phase. One packed bitmask per target tensor
 // (`mask/<name>`, U8 [⌈n/8⌉], bit order as mask.ts) and __metadata__: format "lota-mask", format_version "1",
-// base_fingerprint, shapes (JSON {name: shape}), sparsity, selection, threshold, trainable, total.
+// base_fingerprint, shapes (JSON {name: shape}), sparsity, selection, threshold, trainable, total, and calibration
+// (JSON: what Δ came from — status.mask.calibration; absent in files of older trainers).
+import type { CalibrationSummary } from '@lota/api';
 import { InvalidArtifactError } from '../io/errors.ts';
 import { SafetensorsReader, writeSafetensors } from '../io/safetensors.ts';
 import { countSetAll, type MaskSet, maskFromBits } from './mask.ts';
@@ -16,6 +18,7 @@ export interface MaskFileInfo {
   /** Global |Δ| threshold, when there is one. */
   threshold?: number;
   shapes: Record<string, number[]>;
+  calibration?: CalibrationSummary;
 }
 
 export async function writeMaskFile(path: string, masks: MaskSet, info: MaskFileInfo): Promise<void> {
@@ -37,6 +40,7 @@ export async function writeMaskFile(path: string, masks: MaskSet, info: MaskFile
       ...(info.threshold === undefined ? {} : { threshold: String(info.threshold) }),
       trainable: String(trainable),
       total: String(total),
+      ...(info.calibration === undefined ? {} : { calibration: JSON.stringify(info.calibration) }),
     },
   );
 }
@@ -88,9 +92,23 @@ export async function readMaskFile(path: string): Promise<{ masks: MaskSet; info
         selection: meta.selection ?? 'global',
         ...(meta.threshold === undefined ? {} : { threshold: Number(meta.threshold) }),
         shapes,
+        ...(meta.calibration === undefined ? {} : { calibration: parseCalibration(meta.calibration, fail) }),
       },
     };
   } finally {
     await reader.close();
   }
+}
+
+function parseCalibration(text: string, fail: (problem: string) => Error): CalibrationSummary {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw fail('has an invalid __metadata__.calibration JSON');
+  }
+  const source = (parsed as { source?: unknown } | null)?.source;
+  if (source !== 'dense' && source !== 'model' && source !== 'random')
+    throw fail('__metadata__.calibration has no valid source');
+  return parsed as CalibrationSummary;
 }

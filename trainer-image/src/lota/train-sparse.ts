@@ -99,7 +99,13 @@ export async function trainSparse(ctx: PhaseContext): Promise<PhaseOutcome> {
     return {
       message: `trained ${result.steps} steps on ${trainable} of ${total} target entries; ticket ${bytes} bytes`,
       results,
-      mask: { trainable, total, density: total === 0 ? 0 : trainable / total, uri: maskArtifact.uri },
+      mask: {
+        trainable,
+        total,
+        density: total === 0 ? 0 : trainable / total,
+        uri: maskArtifact.uri,
+        ...(info.calibration === undefined ? {} : { calibration: info.calibration }),
+      },
       ticket: {
         uri: ticketArtifact.uri,
         bytes,

@@ -72,6 +72,8 @@ describe('LoTA phases on a tiny model', () => {
     expect(cal.mask?.calibration).toMatchObject({ source: 'dense', steps: 3, learningRate: 5e-7 });
     const out = await trainSparse(ctx);
     expect(out.ticket?.bytes).toBeGreaterThan(0);
+    // The train phase's summary replaces calibrate's in status: it carries the calibration record on.
+    expect(out.mask?.calibration).toEqual(cal.mask?.calibration);
     expect(out.results?.evalLoss).toBeTypeOf('number');
 
     const ticketPath = join(work, 'task-a', 'ticket.safetensors');
