@@ -112,6 +112,15 @@ export interface OutputSummary {
   uri: string;
   bytes: number;
   sha256: string;
+  /** Merge outputs: how many changed entries survive in the written dtype. */
+  survival?: SurvivalSummary;
+}
+
+export interface SurvivalSummary {
+  dtype: 'float32' | 'float16' | 'bfloat16';
+  changedEntries: number;
+  survivingEntries: number;
+  survivingFraction: number;
 }
 
 export interface Results {

@@ -5,6 +5,7 @@ import {
   ArtifactUri,
   Conditions,
   Density,
+  DTYPES,
   Dtype,
   MaxShardSize,
   Message,
@@ -126,7 +127,10 @@ export const MergeOutput = Obj(
       }),
       'model',
     ),
-    dtype: Dtype('Element type of the written weights or ticket values.'),
+    dtype: Dtype(
+      'Element type of the written weights or ticket values. float32 (default) keeps every δ; bfloat16/float16 ' +
+        'round base + δ and may erase small deltas — status.output.survival says how many survive.',
+    ),
     maxShardSize: MaxShardSize(),
   },
   { description: 'Where and what the merge writes.' },
@@ -229,7 +233,33 @@ export const TicketMergeStatus = Obj(
     progress: Type.Optional(Progress),
     interference: Type.Optional(Interference),
     results: Type.Optional(Results),
-    output: Type.Optional({ ...ArtifactSummary, description: 'The merged model directory or ticket.' }),
+    output: Type.Optional(
+      Obj(
+        {
+          ...ArtifactSummary.properties,
+          survival: Type.Optional(
+            Obj(
+              {
+                dtype: StringEnum(DTYPES, { description: 'Element type of the written values (output.dtype).' }),
+                changedEntries: Int({ description: 'Entries the merge changes (in float32).', minimum: 0 }),
+                survivingEntries: Int({
+                  description: 'Of those, entries whose written value still differs from the base’s.',
+                  minimum: 0,
+                }),
+                survivingFraction: Density('survivingEntries / changedEntries (1 when nothing changed).'),
+              },
+              {
+                description:
+                  'Whether the tickets survive the written dtype: base + δ rounded to bfloat16/float16 erases every δ ' +
+                  'below half a unit in the last place of its weight (most deltas at fine-tuning learning rates). ' +
+                  'float32, the default, keeps them all.',
+              },
+            ),
+          ),
+        },
+        { description: 'The merged model directory or ticket.' },
+      ),
+    ),
     message: Message(),
   },
   { description: 'Observed state, written by the operator.' },

@@ -12,6 +12,7 @@ import { baseFingerprint } from '../lota/context.ts';
 import { scoreTask } from '../lota/evaluation.ts';
 import { countSetAll } from '../lota/mask.ts';
 import { readMaskFile } from '../lota/mask-file.ts';
+import { describeSurvival } from '../lota/survival.ts';
 import { applyTicketTensor, assertSameBase, inspectTicket, readTicket } from '../lota/ticket.ts';
 import { loadPretrained } from '../model/pretrained.ts';
 import { defaultSink } from '../progress/output.ts';
@@ -81,17 +82,17 @@ program
   .requiredOption('--ticket <file...>', 'ticket file(s), applied in order')
   .requiredOption('--out <dir>', 'output model directory')
   .addOption(
-    new Option('--dtype <dtype>', 'dtype of the written weights (default: the base model’s)').choices([
-      'f32',
-      'f16',
-      'bf16',
-    ]),
+    new Option(
+      '--dtype <dtype>',
+      'dtype of the written weights (default f32, which keeps every ticket entry; f16/bf16 report how many survive)',
+    ).choices(['f32', 'f16', 'bf16']),
   )
   .action((o: { base: string; ticket: string[]; out: string; dtype?: 'f32' | 'f16' | 'bf16' }) =>
     human(async () => {
       const r = await applyTickets(o.base, o.ticket, o.out, o.dtype ? { dtype: o.dtype } : {});
       process.stdout.write(
-        `wrote ${o.out}: ${r.tensors} tensors, ${r.changed} entries changed by ${o.ticket.length} ticket(s)\n`,
+        `wrote ${o.out} (${r.dtype}): ${r.tensors} tensors, ${r.changed} ticket entries from ${o.ticket.length} ticket(s)\n` +
+          `${describeSurvival(r.survival)}\n`,
       );
     }),
   );

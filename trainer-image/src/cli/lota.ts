@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 // lota: run LoTA resources without a cluster. `lota run <manifest.yaml>` drives each LotaAdaptation / TicketMerge of
 // the manifest through the operator's own phase machine, with local `lota-trainer` processes as the executor, and
-// prints the status as it changes.
+// prints the status as it changes; at the end, each merge's scores on its inputs' held-out sets.
 import { rm } from 'node:fs/promises';
 import { resolveArtifactUri } from '@lota/api';
 import type { MachineStatus, Transition } from '@lota/api/phase-machine';
 import { Command } from 'commander';
 import { LocalExecutor, nameOf } from '../run/local-executor.ts';
 import { type Resource, readManifest } from '../run/manifest.ts';
+import { formatMergeScores, scoreMerge } from '../run/merge-scores.ts';
 import { classify } from './errors.ts';
 
 function time(): string {
@@ -41,6 +42,12 @@ function summary(status: MachineStatus): string[] {
   if (status.ticket)
     lines.push(`ticket   ${status.ticket.bytes} bytes, density ${n(status.ticket.density)}  ${status.ticket.uri}`);
   if (status.output) lines.push(`output   ${status.output.bytes} bytes  ${status.output.uri}`);
+  const kept = status.output?.survival;
+  if (kept) {
+    lines.push(
+      `         ${kept.survivingEntries} of ${kept.changedEntries} changed entries survive in ${kept.dtype} (${n(100 * kept.survivingFraction)}%)`,
+    );
+  }
   const r = status.results;
   if (r) {
     const parts = [
@@ -94,8 +101,13 @@ async function run(
     },
   });
   const final = await executor.run();
-  const seconds = ((Date.now() - started) / 1000).toFixed(1);
   const failed = final.filter((f) => f.status.phase !== 'Succeeded');
+  for (const f of final) {
+    if (f.resource.kind !== 'TicketMerge' || f.status.phase !== 'Succeeded') continue;
+    const rows = await scoreMerge(f.resource, f.status, final, options.pvcRoot);
+    if (rows.length > 0) process.stdout.write(`\n${formatMergeScores(label(f.resource), rows).join('\n')}\n`);
+  }
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
   process.stdout.write(
     `\n${final.length - failed.length}/${final.length} succeeded in ${seconds} s` +
       (failed.length

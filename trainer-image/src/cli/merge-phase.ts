@@ -8,6 +8,7 @@ import {
 } from '@lota/api';
 import { writeAtomic } from '../lota/context.ts';
 import { InvalidSpecError } from '../lota/errors.ts';
+import { describeSurvival } from '../lota/survival.ts';
 import { SPEC_DTYPES, shardBytes } from '../lota/task.ts';
 import { MERGE_METHODS, type MergeMethodName, type MergeParameters } from '../merge/methods.ts';
 import { type MergeSpec, MergeSpecError, runMerge } from '../merge/run.ts';
@@ -71,8 +72,18 @@ export async function mergePhase(ctx: MergeContext): Promise<Outcome> {
   ctx.sink.end();
   await writeAtomic(resolve(joinArtifactUri(spec.output.uri, ARTIFACTS.results)), `${JSON.stringify({}, null, 2)}\n`);
   return {
-    message: `merged ${inputs.length} inputs with ${method}: ${result.output.changedTensors} of ${result.output.tensors} tensors changed`,
-    output: { uri: outputUri, bytes: result.output.bytes, sha256: result.output.sha256 },
+    message: `merged ${inputs.length} inputs with ${method}: ${result.output.changedTensors} of ${result.output.tensors} tensors changed; ${describeSurvival(result.survival)}`,
+    output: {
+      uri: outputUri,
+      bytes: result.output.bytes,
+      sha256: result.output.sha256,
+      survival: {
+        dtype: spec.output.dtype,
+        changedEntries: result.survival.changed,
+        survivingEntries: result.survival.surviving,
+        survivingFraction: result.survival.fraction,
+      },
+    },
     interference: result.summary,
   };
 }

@@ -1,12 +1,15 @@
 // base model directory + tickets → model directory, one tensor at a time (memory: one tensor plus the tickets).
-// Output dtype: as asked, else f32 when a ticket holds f32 values (so base + δ is written exactly), else the base's.
+// Output dtype: as asked, else f32 — base + δ rounded back to a bf16/f16 base would erase most fine-tuning deltas —
+// and the result says how many changed entries survive in the written dtype (survival.ts).
 import { Checkpoint, CheckpointWriter, type OutputDtype } from '../io/checkpoint.ts';
 import type { Dtype } from '../io/dtype.ts';
 import { BaseModelMismatchError } from './errors.ts';
 import { fingerprintCheckpoint } from './fingerprint.ts';
+import { type Survival, SurvivalCounter } from './survival.ts';
 import { applyTicketTensor, assertSameBase, readTicket, type Ticket } from './ticket.ts';
 
 const OUTPUT_OF: Partial<Record<Dtype, OutputDtype>> = { F32: 'f32', F16: 'f16', BF16: 'bf16' };
+const DTYPE_OF: Record<OutputDtype, Dtype> = { f32: 'F32', f16: 'F16', bf16: 'BF16' };
 
 /** Checks every ticket against the base (fingerprint, tensor names, shapes); throws BaseModelMismatchError. */
 export function checkTickets(
@@ -40,24 +43,25 @@ export async function applyTickets(
   ticketPaths: readonly string[],
   outDir: string,
   options: { dtype?: OutputDtype } = {},
-): Promise<{ tensors: number; changed: number }> {
+): Promise<{ tensors: number; changed: number; dtype: OutputDtype; survival: Survival }> {
   const base = await Checkpoint.open(baseDir);
   try {
     const tickets = [];
     for (const path of ticketPaths) tickets.push({ path, ticket: await readTicket(path) });
     checkTickets(base, await fingerprintCheckpoint(base), tickets);
-    // f32 deltas on a narrower base would be rounded away on writing: keep f32 then, so apply stays bit-exact.
-    const wide = tickets.some(({ ticket }) => ticket.info.valuesDtype === 'F32' || ticket.info.valuesDtype === 'F64');
+    const dtype = options.dtype ?? 'f32';
+    const survival = new SurvivalCounter(DTYPE_OF[dtype]);
     const names = base.names();
     const writer = await CheckpointWriter.create(
       outDir,
       names.map((name) => base.info(name)),
-      { dtype: options.dtype ?? (wide ? 'f32' : baseOutputDtype(base)), sideFilesFrom: baseDir },
+      { dtype, sideFilesFrom: baseDir },
     );
     let changed = 0;
     try {
       for (const name of names) {
-        let values = await base.readFloat32(name);
+        const original = await base.readFloat32(name);
+        let values = original;
         for (const { ticket } of tickets) {
           const t = ticket.tensors.get(name);
           if (t) {
@@ -65,6 +69,7 @@ export async function applyTickets(
             changed += t.delta.length;
           }
         }
+        if (values !== original) survival.add(original, values);
         await writer.write(name, values);
       }
     } catch (error) {
@@ -72,7 +77,7 @@ export async function applyTickets(
       throw error;
     }
     await writer.close();
-    return { tensors: names.length, changed };
+    return { tensors: names.length, changed, dtype, survival: survival.result() };
   } finally {
     await base.close();
   }

@@ -8,12 +8,12 @@ import { createReadStream } from 'node:fs';
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { InterferenceSummary } from '@lota/api/trainer-contract';
-import { Checkpoint, CheckpointWriter, type OutputDtype } from '../io/checkpoint.ts';
+import { Checkpoint, CheckpointWriter, OUTPUT_DTYPES, type OutputDtype } from '../io/checkpoint.ts';
 import { isFloatDtype } from '../io/dtype.ts';
-import { baseOutputDtype } from '../lota/apply.ts';
 import { fingerprintCheckpoint } from '../lota/fingerprint.ts';
 import { countSet, emptyMask, forEachSet, type PackedMask, setBit } from '../lota/mask.ts';
 import { seededRandom } from '../lota/random.ts';
+import { type Survival, SurvivalCounter } from '../lota/survival.ts';
 import { type Ticket, type TicketTensor, writeTicket } from '../lota/ticket.ts';
 import {
   buildReport,
@@ -64,6 +64,8 @@ export interface MergeIo {
 
 export interface MergeResult {
   output: { path: string; bytes: number; sha256: string; tensors: number; changedTensors: number };
+  /** How many changed entries survive in the written dtype (for a ticket output: stored δ that stay non-zero). */
+  survival: Survival;
   interference: InterferenceReport;
   summary: InterferenceSummary;
   /** Elements of the largest tensor: the unit of the memory bound above. */
@@ -140,11 +142,13 @@ export async function runMerge(spec: MergeSpec, io: MergeIo = {}): Promise<Merge
     const names = base.names();
     let largestTensor = 0;
     for (const name of names) largestTensor = Math.max(largestTensor, base.info(name).size);
-    const dtype = spec.output.dtype ?? baseOutputDtype(base);
+    // float32 unless asked: base + δ rounded back to a bf16/f16 base's dtype erases most fine-tuning deltas.
+    const dtype = spec.output.dtype ?? 'f32';
+    const survival = new SurvivalCounter(OUTPUT_DTYPES[dtype]);
     const sink =
       spec.output.kind === 'model'
-        ? await ModelSink.create(spec.output.dir, base, dtype, spec.output.maxShardBytes, spec.baseModel)
-        : new TicketSink(spec.output.path, dtype, base, await baseFingerprint(), spec);
+        ? await ModelSink.create(spec.output.dir, base, dtype, spec.output.maxShardBytes, spec.baseModel, survival)
+        : new TicketSink(spec.output.path, dtype, base, await baseFingerprint(), spec, survival);
 
     const perTensor: TensorInterference[] = [];
     let changedTensors = 0;
@@ -204,6 +208,7 @@ export async function runMerge(spec: MergeSpec, io: MergeIo = {}): Promise<Merge
     const { bytes, sha256 } = await digest(outputPath);
     return {
       output: { path: outputPath, bytes, sha256, tensors: names.length, changedTensors },
+      survival: survival.result(),
       interference,
       summary: summarize(interference),
       largestTensor,
@@ -233,10 +238,12 @@ interface Sink {
 class ModelSink implements Sink {
   private readonly writer: CheckpointWriter;
   private readonly base: Checkpoint;
+  private readonly survival: SurvivalCounter;
 
-  private constructor(writer: CheckpointWriter, base: Checkpoint) {
+  private constructor(writer: CheckpointWriter, base: Checkpoint, survival: SurvivalCounter) {
     this.writer = writer;
     this.base = base;
+    this.survival = survival;
   }
 
   static async create(
@@ -245,6 +252,7 @@ class ModelSink implements Sink {
     dtype: OutputDtype,
     maxShardBytes: number | undefined,
     baseDir: string,
+    survival: SurvivalCounter,
   ): Promise<ModelSink> {
     const writer = await CheckpointWriter.create(
       dir,
@@ -253,7 +261,7 @@ class ModelSink implements Sink {
         ? { dtype, sideFilesFrom: baseDir }
         : { dtype, maxShardBytes, sideFilesFrom: baseDir },
     );
-    return new ModelSink(writer, base);
+    return new ModelSink(writer, base, survival);
   }
 
   async passThrough(name: string): Promise<void> {
@@ -266,6 +274,7 @@ class ModelSink implements Sink {
 
   merged(name: string, base: Float32Array, delta: Float32Array): Promise<void> {
     for (let i = 0; i < delta.length; i++) delta[i] = (base[i] as number) + (delta[i] as number);
+    this.survival.add(base, delta);
     return this.writer.write(name, delta);
   }
 
@@ -289,8 +298,17 @@ class TicketSink implements Sink {
   private readonly base: Checkpoint;
   private readonly baseFingerprint: string;
   private readonly spec: MergeSpec;
+  private readonly survival: SurvivalCounter;
 
-  constructor(path: string, dtype: OutputDtype, base: Checkpoint, baseFingerprint: string, spec: MergeSpec) {
+  constructor(
+    path: string,
+    dtype: OutputDtype,
+    base: Checkpoint,
+    baseFingerprint: string,
+    spec: MergeSpec,
+    survival: SurvivalCounter,
+  ) {
+    this.survival = survival;
     this.path = path;
     this.dtype = dtype;
     this.base = base;
@@ -330,6 +348,7 @@ class TicketSink implements Sink {
     forEachSet(mask, (j) => {
       values[k++] = delta[j] as number;
     });
+    this.survival.addDeltas(values);
     this.tensors.set(name, { shape: [...this.base.info(name).shape], mask, delta: values });
   }
 
