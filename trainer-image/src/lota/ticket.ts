@@ -1,11 +1,19 @@
 // Tickets: the sparse task vector θ − θ_base of a LoTA run, as one safetensors file.
 //
-//   mask/<name>    U8 [⌈n/8⌉]   packed bitmask of the trained entries (see mask.ts for the bit order)
-//   delta/<name>   <dtype> [m]  θ − θ_base at those entries, ascending index order (m = popcount of the mask)
-//   __metadata__   format "lota-ticket", format_version "1", base_fingerprint (fingerprint.ts), sparsity, density,
-//                  trainable, total, method, task, source, values_dtype, shapes (JSON {name: shape})
+//   mask/<name>    U8 [⌈n/8⌉]   packed bitmask of the trained entries (see mask.ts for the bit order), or
+//   index/<name>   U8 [b]       the same entries as gaps: i_0, then i_k − i_(k−1) − 1, each an unsigned LEB128
+//                               varint (7 bits a byte, low bits first, high bit set on all but a value's last byte)
+//   delta/<name>   <dtype> [m]  θ − θ_base at those entries, ascending index order (m = number of entries)
+//   __metadata__   format "lota-ticket", format_version "2", mask_coding (JSON {name: "bitmask" | "gaps"}),
+//                  base_fingerprint (fingerprint.ts), sparsity, density, trainable, total, method, task, source,
+//                  values_dtype, shapes (JSON {name: shape})
 //
-// Entries outside the mask are exactly zero in the task vector, so 1 bit of mask + one value per trained entry is
+// Each tensor's mask is stored in whichever coding is smaller: the bitmask costs n/8 bytes at any density, the gaps
+// one byte per entry while gaps stay below 128 and two below 16384 — so gaps win below a density of about 1/8, and
+// at density 0.01 cost ≈ 0.1 bit per parameter instead of 1. Version 1 files (bitmask only, no
+// mask_coding) stay readable. python/lota_ticket.py is a reader for PyTorch.
+//
+// Entries outside the mask are exactly zero in the task vector, so the mask + one value per trained entry is
 // the whole thing. Weights are materialised as fl32(θ_base + δ), where δ is what the file holds (rounded to its
 // dtype); the train phase produces its final weights through this same function, so applying a ticket to its base
 // reproduces the trained weights bit for bit.
@@ -15,10 +23,14 @@ import { InvalidArtifactError } from '../io/errors.ts';
 import { SafetensorsReader, type TensorSpec, writeSafetensors } from '../io/safetensors.ts';
 import { BaseModelMismatchError } from './errors.ts';
 import { FINGERPRINT_ALGORITHM } from './fingerprint.ts';
-import { countSet, forEachSet, maskFromBits, type PackedMask } from './mask.ts';
+import { countSet, emptyMask, forEachSet, maskFromBits, type PackedMask, setBit } from './mask.ts';
 
 export const TICKET_FORMAT = 'lota-ticket';
-export const TICKET_FORMAT_VERSION = 1;
+export const TICKET_FORMAT_VERSION = 2;
+/** Versions this trainer reads: 1 (bitmask only) and 2 (bitmask or gaps per tensor). */
+export const TICKET_READABLE_VERSIONS: readonly string[] = ['1', '2'];
+
+export type MaskCoding = 'bitmask' | 'gaps';
 
 export type TicketMethod = 'lota' | 'lota-per-tensor' | 'lota-random';
 
@@ -125,15 +137,24 @@ export async function writeTicket(path: string, ticket: Ticket): Promise<{ bytes
   if (!isFloatDtype(info.valuesDtype)) throw new Error(`ticket values must be a float dtype, got ${info.valuesDtype}`);
   const names = [...ticket.tensors.keys()].sort();
   const tensors: (TensorSpec & { data: Uint8Array | Float32Array | Uint16Array | Float64Array })[] = [];
+  const coding: Record<string, MaskCoding> = {};
   for (const name of names) {
     const t = ticket.tensors.get(name) as TicketTensor;
-    tensors.push({ name: `mask/${name}`, dtype: 'U8', shape: [t.mask.bits.length], data: t.mask.bits });
+    const gaps = encodeGaps(t.mask);
+    if (gaps.length < t.mask.bits.length) {
+      coding[name] = 'gaps';
+      tensors.push({ name: `index/${name}`, dtype: 'U8', shape: [gaps.length], data: gaps });
+    } else {
+      coding[name] = 'bitmask';
+      tensors.push({ name: `mask/${name}`, dtype: 'U8', shape: [t.mask.bits.length], data: t.mask.bits });
+    }
     tensors.push({ name: `delta/${name}`, dtype: info.valuesDtype, shape: [t.delta.length], data: t.delta });
   }
   const counts = ticketCounts(ticket);
   const metadata: Record<string, string> = {
     format: TICKET_FORMAT,
     format_version: String(TICKET_FORMAT_VERSION),
+    mask_coding: JSON.stringify(coding),
     base_fingerprint: info.baseFingerprint,
     fingerprint_algorithm: FINGERPRINT_ALGORITHM,
     sparsity: String(info.sparsity),
@@ -157,12 +178,7 @@ export async function readTicket(path: string): Promise<Ticket> {
     const tensors = new Map<string, TicketTensor>();
     for (const [name, shape] of shapes) {
       const fail = (problem: string) => ticketError(path, problem, name);
-      let mask: PackedMask;
-      try {
-        mask = maskFromBits((await reader.read(`mask/${name}`)) as Uint8Array, sizeOf(shape));
-      } catch (error) {
-        throw fail((error as Error).message);
-      }
+      const mask = await readTicketMask(reader, name, sizeOf(shape));
       const delta = await reader.readFloat32(`delta/${name}`);
       if (delta.length !== countSet(mask)) throw fail(`has ${delta.length} values for ${countSet(mask)} mask entries`);
       for (const x of delta) if (!Number.isFinite(x)) throw fail('holds a NaN or infinite delta');
@@ -187,14 +203,21 @@ function ticketError(path: string, problem: string, tensor?: string): InvalidArt
  * and delta/ entry of the right dtype and size, and nothing else is in the file) and returns its info and shapes.
  * The values are read later, tensor by tensor (readTicket reads them all; the merge reads one at a time).
  */
-export function readTicketHeader(reader: SafetensorsReader): { info: TicketInfo; shapes: Map<string, number[]> } {
+export function readTicketHeader(reader: SafetensorsReader): {
+  info: TicketInfo;
+  shapes: Map<string, number[]>;
+  codings: Record<string, MaskCoding>;
+} {
   const fail = (problem: string, tensor?: string) => ticketError(reader.path, problem, tensor);
   const meta = reader.metadata;
   if (meta.format !== TICKET_FORMAT)
     throw fail(`is not a LoTA ticket (__metadata__.format is ${JSON.stringify(meta.format)})`);
-  if (meta.format_version !== String(TICKET_FORMAT_VERSION)) {
-    throw fail(`has ticket format version ${meta.format_version}; this trainer reads version ${TICKET_FORMAT_VERSION}`);
+  if (!TICKET_READABLE_VERSIONS.includes(meta.format_version ?? '')) {
+    throw fail(
+      `has ticket format version ${meta.format_version}; this trainer reads versions ${TICKET_READABLE_VERSIONS.join(', ')}`,
+    );
   }
+  const codings = maskCodings(meta, fail);
   if (!meta.base_fingerprint) throw fail('has no base_fingerprint');
   let parsed: unknown;
   try {
@@ -212,16 +235,21 @@ export function readTicketHeader(reader: SafetensorsReader): { info: TicketInfo;
       throw fail(`__metadata__.shapes entry is not a shape`, name);
     }
     const size = sizeOf(shape);
-    const mask = reader.tensors.get(`mask/${name}`);
+    const coding = codings[name] ?? 'bitmask';
+    const maskName = `${coding === 'gaps' ? 'index' : 'mask'}/${name}`;
+    const mask = reader.tensors.get(maskName);
     const delta = reader.tensors.get(`delta/${name}`);
-    if (!mask || !delta) throw fail('is listed in shapes but its mask/ or delta/ tensor is missing', name);
-    if (mask.dtype !== 'U8' || mask.size !== Math.ceil(size / 8)) {
+    if (!mask || !delta) throw fail(`is listed in shapes but its ${maskName} or delta/ tensor is missing`, name);
+    if (coding === 'bitmask' && (mask.dtype !== 'U8' || mask.size !== Math.ceil(size / 8))) {
       throw fail(`mask must be U8 [${Math.ceil(size / 8)}], is ${mask.dtype} [${mask.shape}]`, name);
+    }
+    if (coding === 'gaps' && (mask.dtype !== 'U8' || mask.shape.length !== 1)) {
+      throw fail(`index must be U8 [bytes], is ${mask.dtype} [${mask.shape}]`, name);
     }
     if (delta.dtype !== valuesDtype) throw fail(`delta is ${delta.dtype}, metadata says ${valuesDtype}`, name);
     if (delta.size > size) throw fail(`has ${delta.size} values for ${size} entries`, name);
     shapes.set(name, shape);
-    expected.add(`mask/${name}`).add(`delta/${name}`);
+    expected.add(maskName).add(`delta/${name}`);
   }
   for (const name of reader.tensors.keys())
     if (!expected.has(name)) throw fail('is not listed in __metadata__.shapes', name);
@@ -235,7 +263,78 @@ export function readTicketHeader(reader: SafetensorsReader): { info: TicketInfo;
       valuesDtype,
     },
     shapes,
+    codings,
   };
+}
+
+function maskCodings(meta: Record<string, string>, fail: (problem: string) => Error): Record<string, MaskCoding> {
+  if (meta.mask_coding === undefined) {
+    if (meta.format_version === '1') return {};
+    throw fail('has no __metadata__.mask_coding');
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(meta.mask_coding);
+  } catch {
+    throw fail('has no valid __metadata__.mask_coding JSON');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw fail('__metadata__.mask_coding is not an object');
+  for (const [name, coding] of Object.entries(parsed)) {
+    if (coding !== 'bitmask' && coding !== 'gaps')
+      throw fail(`__metadata__.mask_coding of ${name} is ${JSON.stringify(coding)}, not bitmask or gaps`);
+  }
+  return parsed as Record<string, MaskCoding>;
+}
+
+/** The mask of one tensor of an open ticket (header already validated), in either coding. */
+export async function readTicketMask(reader: SafetensorsReader, name: string, size: number): Promise<PackedMask> {
+  const gaps = reader.tensors.has(`index/${name}`);
+  const bytes = (await reader.read(`${gaps ? 'index' : 'mask'}/${name}`)) as Uint8Array;
+  try {
+    return gaps ? decodeGaps(bytes, size) : maskFromBits(bytes, size);
+  } catch (error) {
+    throw ticketError(reader.path, (error as Error).message, name);
+  }
+}
+
+/** The mask's entries as LEB128 gaps (the `gaps` coding above). */
+export function encodeGaps(mask: PackedMask): Uint8Array {
+  const out: number[] = [];
+  let previous = -1;
+  forEachSet(mask, (i) => {
+    let gap = i - previous - 1;
+    previous = i;
+    while (gap >= 0x80) {
+      out.push((gap & 0x7f) | 0x80);
+      gap = Math.floor(gap / 0x80);
+    }
+    out.push(gap);
+  });
+  return Uint8Array.from(out);
+}
+
+export function decodeGaps(bytes: Uint8Array, size: number): PackedMask {
+  const mask = emptyMask(size);
+  let index = -1;
+  let gap = 0;
+  let scale = 1;
+  for (let k = 0; k < bytes.length; k++) {
+    const byte = bytes[k] as number;
+    gap += (byte & 0x7f) * scale;
+    if (byte & 0x80) {
+      scale *= 0x80;
+      if (scale > 2 ** 49) throw new Error('index gap is too long a varint');
+      continue;
+    }
+    index += gap + 1;
+    if (index >= size) throw new Error(`index ${index} is out of range for ${size} entries`);
+    setBit(mask, index);
+    gap = 0;
+    scale = 1;
+  }
+  if (scale !== 1) throw new Error('index ends inside a varint');
+  return mask;
 }
 
 export interface TensorStats {

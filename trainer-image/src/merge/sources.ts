@@ -7,7 +7,7 @@ import { InvalidArtifactError } from '../io/errors.ts';
 import { SafetensorsReader } from '../io/safetensors.ts';
 import { BaseModelMismatchError } from '../lota/errors.ts';
 import { countSet, emptyMask, maskFromBits, type PackedMask } from '../lota/mask.ts';
-import { readTicketHeader } from '../lota/ticket.ts';
+import { readTicketHeader, readTicketMask } from '../lota/ticket.ts';
 
 export interface TaskVector {
   /** δ for the whole tensor, dense float32. */
@@ -93,7 +93,7 @@ export class TicketSource implements TaskVectorSource {
       new InvalidArtifactError(this.path, problem, { tensor: name, reason: 'InvalidTicket' });
     let claimed: PackedMask;
     try {
-      claimed = maskFromBits((await this.reader.read(`mask/${name}`)) as Uint8Array, base.length);
+      claimed = await readTicketMask(this.reader, name, base.length);
     } catch (error) {
       if (error instanceof InvalidArtifactError) throw error;
       throw fail((error as Error).message);

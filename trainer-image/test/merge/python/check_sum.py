@@ -1,31 +1,30 @@
-"""Independent check of a LoTA `sum` merge: θ = θ_base + Σ δ_i, recomputed here from the ticket files with numpy
-(packed masks unpacked with bitorder little), compared bit for bit with the merged model directory, which is then
+"""Independent check of a LoTA `sum` merge: θ = θ_base + Σ δ_i, recomputed here from the ticket files (read by
+python/lota_ticket.py, the documented Python reader), compared bit for bit with the merged model directory, which is then
 loaded by `transformers` and run against a model holding the reference weights.
 
     check_sum.py BASE_DIR MERGED_DIR TICKET...
 """
 
 import json
+import os
 import sys
 
 import numpy as np
 import torch
-from safetensors import safe_open
 from safetensors.numpy import load_file
 from transformers import LlamaForCausalLM
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "python"))
+from lota_ticket import load_ticket  # noqa: E402
 
 base_dir, merged_dir, tickets = sys.argv[1], sys.argv[2], sys.argv[3:]
 reference = load_file(f"{base_dir}/model.safetensors")
 sums = {}
 for path in tickets:
-    with safe_open(path, framework="np") as f:
-        shapes = json.loads(f.metadata()["shapes"])
-        for name, shape in shapes.items():
-            n = int(np.prod(shape))
-            mask = np.unpackbits(f.get_tensor(f"mask/{name}"), bitorder="little")[:n].astype(bool)
-            delta = np.zeros(n, dtype=np.float32)
-            delta[mask] = f.get_tensor(f"delta/{name}").astype(np.float32)
-            sums[name] = delta if name not in sums else (sums[name] + delta).astype(np.float32)
+    _, tensors = load_ticket(path)
+    for name, (_, delta) in tensors.items():
+        delta = delta.flatten().numpy()
+        sums[name] = delta if name not in sums else (sums[name] + delta).astype(np.float32)
 for name, total in sums.items():
     reference[name] = (reference[name] + total.reshape(reference[name].shape)).astype(np.float32)
 
