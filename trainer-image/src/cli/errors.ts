@@ -3,8 +3,8 @@
 import { ArtifactUriError, EXIT, type TrainerReason, ValidationError } from '@lota/api';
 import { BackendError } from '../backend/select.ts';
 import { DatasetError } from '../data/jsonl.ts';
+import { BaseModelMismatchError, InvalidSpecError } from '../errors.ts';
 import { InvalidArtifactError } from '../io/errors.ts';
-import { BaseModelMismatchError, InvalidSpecError } from '../lota/errors.ts';
 import { ConfigError } from '../model/config.ts';
 import { TokenizerError } from '../tokenizer/tokenizer.ts';
 

@@ -1,8 +1,9 @@
 // base model directory + tickets → model directory, one tensor at a time (memory: one tensor plus the tickets).
 // Output dtype: as asked, else f32 when a ticket holds f32 values (so base + δ is written exactly), else the base's.
+
+import { BaseModelMismatchError } from '../errors.ts';
 import { Checkpoint, CheckpointWriter, type OutputDtype } from '../io/checkpoint.ts';
 import type { Dtype } from '../io/dtype.ts';
-import { BaseModelMismatchError } from './errors.ts';
 import { fingerprintCheckpoint } from './fingerprint.ts';
 import { applyTicketTensor, assertSameBase, readTicket, type Ticket } from './ticket.ts';
 

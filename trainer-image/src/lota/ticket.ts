@@ -10,10 +10,10 @@
 // dtype); the train phase produces its final weights through this same function, so applying a ticket to its base
 // reproduces the trained weights bit for bit.
 import { stat } from 'node:fs/promises';
+import { BaseModelMismatchError } from '../errors.ts';
 import { type Dtype, fromFloat32, isFloatDtype, toFloat32 } from '../io/dtype.ts';
 import { InvalidArtifactError } from '../io/errors.ts';
 import { SafetensorsReader, type TensorSpec, writeSafetensors } from '../io/safetensors.ts';
-import { BaseModelMismatchError } from './errors.ts';
 import { FINGERPRINT_ALGORITHM } from './fingerprint.ts';
 import { countSet, forEachSet, maskFromBits, type PackedMask } from './mask.ts';
 

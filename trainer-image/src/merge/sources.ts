@@ -2,10 +2,10 @@
 // packed mask + values) and a dense fine-tuned checkpoint (δ = θ_i − θ_base, computed per tensor) both yield one
 // tensor's δ at a time, so a merge never holds more than the tensor it is working on.
 import { stat } from 'node:fs/promises';
+import { BaseModelMismatchError } from '../errors.ts';
 import { Checkpoint } from '../io/checkpoint.ts';
 import { InvalidArtifactError } from '../io/errors.ts';
 import { SafetensorsReader } from '../io/safetensors.ts';
-import { BaseModelMismatchError } from '../lota/errors.ts';
 import { countSet, emptyMask, maskFromBits, type PackedMask } from '../lota/mask.ts';
 import { readTicketHeader } from '../lota/ticket.ts';
 
