@@ -4,14 +4,14 @@
 
 import { resolveArtifactUri, type TicketMerge, withAdaptationDefaults } from '@lota/api';
 import type { MachineStatus } from '@lota/api/phase-machine';
-import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../backend/select.ts';
-import { baseFingerprint } from '../lota/context.ts';
-import { scoreTask } from '../lota/evaluation.ts';
-import { loadTask } from '../lota/task.ts';
-import { applyTicketTensor, assertSameBase, readTicket } from '../lota/ticket.ts';
+import { applyTicketsInMemory } from '../lota/apply.ts';
+import { readTicket } from '../lota/ticket.ts';
 import { disposeParameters } from '../model/parameters.ts';
 import { loadPretrained } from '../model/pretrained.ts';
+import { baseFingerprint } from '../phases/context.ts';
+import { scoreTask } from '../phases/evaluation.ts';
+import { loadTask } from '../phases/task.ts';
 import { nameOf } from './local-executor.ts';
 import type { Resource } from './manifest.ts';
 
@@ -46,12 +46,11 @@ export async function scoreMerge(
   try {
     if (merge.spec.output.kind === 'ticket') {
       const ticket = await readTicket(resolve(output));
-      assertSameBase(ticket, await baseFingerprint(baseDir), `merged ticket ${output}`);
-      for (const [name, t] of ticket.tensors) {
-        const p = model.params.get(name) as tf.Variable;
-        const next = applyTicketTensor(name, p.dataSync() as Float32Array, t);
-        tf.tidy(() => p.assign(tf.tensor(next, p.shape)));
-      }
+      await applyTicketsInMemory(
+        model.params,
+        [{ what: `merged ticket ${output}`, ticket }],
+        await baseFingerprint(baseDir),
+      );
     }
     const rows: MergeScoreRow[] = [];
     for (const input of inputs) {

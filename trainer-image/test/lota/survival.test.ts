@@ -8,10 +8,10 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Checkpoint, CheckpointWriter } from '../../src/io/checkpoint.ts';
 import { applyTickets } from '../../src/lota/apply.ts';
-import { calibrate } from '../../src/lota/calibrate.ts';
 import { readTicket, type Ticket } from '../../src/lota/ticket.ts';
-import { trainSparse } from '../../src/lota/train-sparse.ts';
 import { runMerge } from '../../src/merge/run.ts';
+import { calibrate } from '../../src/phases/calibrate.ts';
+import { trainSparse } from '../../src/phases/train-sparse.ts';
 import { taskFile, tinyModelDir } from './fixture-model.ts';
 
 let work: string;
