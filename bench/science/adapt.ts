@@ -14,9 +14,6 @@ import {
 } from '@lota/api';
 import { Checkpoint } from '../../trainer-image/src/io/checkpoint.ts';
 import { applyTickets } from '../../trainer-image/src/lota/apply.ts';
-import { globalTopK } from '../../trainer-image/src/lota/extract.ts';
-import { fingerprintCheckpoint } from '../../trainer-image/src/lota/fingerprint.ts';
-import { writeMaskFile } from '../../trainer-image/src/lota/mask-file.ts';
 import { calibrate } from '../../trainer-image/src/phases/calibrate.ts';
 import type { PhaseContext } from '../../trainer-image/src/phases/context.ts';
 import { trainFull } from '../../trainer-image/src/phases/train-full.ts';
@@ -40,13 +37,15 @@ export interface AdaptOptions {
   seed: number;
   sparsity?: number;
   calibrationSteps?: number;
+  /** Calibration's dense learning rate (claim 1's calibration is the FFT run: its lr). */
+  calibrationLearningRate?: number;
   loraRank?: number;
   loraAlpha?: number;
   /** LoTTO: earlier runs' tickets (name → ticket path) excluded from this mask and applied before training. */
   excludeTickets?: Record<string, string>;
   /**
-   * LoTA: rank |Δ| of this FFT model (same base, same data) instead of running `calibrate` — the reference's
-   * practice of reusing a full fine-tuning run as the calibration.
+   * LoTA: rank |Δ| of this FFT model (same base, same data) instead of a calibration run — the reference's practice
+   * of reusing a full fine-tuning run as the calibration (the trainer's lota.calibration.fromModel).
    */
   calibratedModel?: string;
   /** Receives each step's loss (progress of long runs). */
@@ -83,7 +82,13 @@ export function adaptationSpec(o: AdaptOptions): ResolvedAdaptationSpec {
   if (o.method === 'lota') {
     spec.lota = {
       sparsity: o.sparsity ?? 0.9,
-      calibration: { steps: o.calibrationSteps ?? o.steps },
+      calibration:
+        o.calibratedModel !== undefined
+          ? { fromModel: `file://${o.calibratedModel}` }
+          : {
+              steps: o.calibrationSteps ?? o.steps,
+              ...(o.calibrationLearningRate !== undefined ? { learningRate: o.calibrationLearningRate } : {}),
+            },
       ...(o.excludeTickets ? { excludeTicketsOf: Object.keys(o.excludeTickets) } : {}),
     };
   }
@@ -121,8 +126,7 @@ export async function adapt(o: AdaptOptions): Promise<Adapted> {
     };
   }
   if (o.method === 'lota') {
-    if (o.calibratedModel === undefined) await calibrate(ctx);
-    else await maskFromModel(spec, o.baseModel, o.calibratedModel, join(o.out, ARTIFACTS.mask));
+    await calibrate(ctx);
     const outcome = await trainSparse(ctx);
     const ticket = join(o.out, ARTIFACTS.ticket);
     // The adapted model is base + earlier tickets (LoTTO) + this ticket, as `lota-trainer apply` builds it.
@@ -175,39 +179,4 @@ function lossSink(onLoss: NonNullable<AdaptOptions['onLoss']>): ProgressSink {
     end: () => {},
     info: () => {},
   };
-}
-
-/** Phase 2 on a finished dense run: Δ = θ_model − θ_base over the targets, global top-k, written as the mask file. */
-async function maskFromModel(
-  spec: ResolvedAdaptationSpec,
-  baseDir: string,
-  modelDir: string,
-  maskPath: string,
-): Promise<void> {
-  if (spec.method !== 'lota') throw new Error('internal: a mask needs a lota spec');
-  const [base, model] = await Promise.all([Checkpoint.open(baseDir), Checkpoint.open(modelDir)]);
-  try {
-    const matches = targetMatcher(spec.lota.targets);
-    const deltas = new Map<string, Float32Array>();
-    const shapes: Record<string, number[]> = {};
-    for (const name of base.names().filter(matches)) {
-      const [b, m] = await Promise.all([base.readFloat32(name), model.readFloat32(name)]);
-      deltas.set(
-        name,
-        Float32Array.from(m, (x, i) => x - (b[i] as number)),
-      );
-      shapes[name] = [...base.info(name).shape];
-    }
-    if (deltas.size === 0) throw new Error(`lota.targets match no tensor of ${baseDir}`);
-    const extraction = globalTopK(deltas, spec.lota.sparsity);
-    await writeMaskFile(maskPath, extraction.masks, {
-      baseFingerprint: await fingerprintCheckpoint(base),
-      sparsity: spec.lota.sparsity,
-      selection: 'global',
-      ...(extraction.threshold !== undefined ? { threshold: extraction.threshold } : {}),
-      shapes,
-    });
-  } finally {
-    await Promise.all([base.close(), model.close()]);
-  }
 }

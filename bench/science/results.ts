@@ -45,6 +45,8 @@ export interface Results {
     scores: Record<string, { aBefore: number[]; aAfter: number[]; bAfter: number[] }>;
     /** Entries shared by the masks of A and B. */
     maskOverlap: { seed: number; noExclusion: number; lotto: number }[];
+    /** Capacity reference: LoTA trained on B from the base, per seed. */
+    bFromBase?: { label: string; scores: number[] };
   };
   claim3: { merges: { tasks: string[]; methods: string[]; scores: Scores; interference: MergeRow[] }[] };
   invariants: { zeroDriftChecks: number; entriesCompared: number; ticketMaskChecks: number; disjointChecks: number };

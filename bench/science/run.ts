@@ -100,6 +100,8 @@ async function run(
   o: Omit<AdaptOptions, 'name' | 'out' | 'trainData' | 'steps' | 'batchSize' | 'baseModel'> & {
     task: TaskName;
     baseModel?: string;
+    /** Optimizer steps; default config.steps. */
+    steps?: number;
   },
 ): Promise<Adapted> {
   const name = `${label}-${++runs}`.replace(/[^a-z0-9-]/g, '-');
@@ -110,7 +112,7 @@ async function run(
     baseModel: o.baseModel ?? BASE,
     trainData: (await data(task, o.seed)).train,
     out: join(WORK, 'runs', name),
-    steps: config.steps,
+    steps: o.steps ?? config.steps,
     batchSize: config.batchSize,
     ...(o.method === 'lora' ? { loraRank: config.lora.rank, loraAlpha: config.lora.alpha } : {}),
   });
@@ -273,7 +275,11 @@ async function runSeed(seed: number): Promise<void> {
     }
   }
 
-  // Claim 2: A then B. Each method's B run starts from its own A model.
+  // Claim 2: A then B. Each method's B run starts from its own A model, with claim 1's calibration (config.steps
+  // dense steps at the FFT learning rate, as claim 1's LoTA ranks |Δ| of its FFT run) and equal budgets: every B
+  // run takes 2 × config.steps optimizer steps — FFT and LoRA all of them on B, LoTA config.steps dense calibration
+  // steps + config.steps sparse ones.
+  const budget = 2 * config.steps;
   const fromA = async (label: string, a: Adapted, b: Adapted) => {
     if (!results.claim2.methods.includes(label)) results.claim2.methods.push(label);
     const before = (await scores(a.modelDir, [A], seed))[A] as number;
@@ -290,6 +296,7 @@ async function runSeed(seed: number): Promise<void> {
     task: B,
     learningRate: lr.full,
     seed,
+    steps: budget,
     baseModel: (fft.get(A) as Adapted).modelDir,
   });
   await fromA('FFT', fft.get(A) as Adapted, fullAB);
@@ -298,11 +305,13 @@ async function runSeed(seed: number): Promise<void> {
     task: B,
     learningRate: lr.lora,
     seed,
+    steps: budget,
     baseModel: (lora.get(A) as Adapted).modelDir,
   });
   await fromA(methodLabel('lora'), lora.get(A) as Adapted, loraAB);
   const lotaA = lota90.get(A) as Adapted;
   const sparsity = config.sparsities[0] as number;
+  const calibration = { calibrationSteps: config.steps, calibrationLearningRate: lr.full };
   const lotaAB = await run(`seq-lota-s${seed}`, {
     method: 'lota',
     task: B,
@@ -310,7 +319,7 @@ async function runSeed(seed: number): Promise<void> {
     seed,
     sparsity,
     baseModel: lotaA.modelDir,
-    calibrationSteps: Math.ceil(config.steps / 2),
+    ...calibration,
   });
   await checkLota(lotaA.modelDir, lotaAB);
   await fromA(`${methodLabel('lota', sparsity)}, no exclusion`, lotaA, lotaAB);
@@ -321,12 +330,19 @@ async function runSeed(seed: number): Promise<void> {
     seed,
     sparsity,
     excludeTickets: { [`task-a-s${seed}`]: ticketA },
-    calibrationSteps: Math.ceil(config.steps / 2),
+    ...calibration,
   });
   await checkLota(lotaA.modelDir, lotto);
   await assertDisjoint([ticketA, lotto.ticket as string]);
   invariants.disjointChecks++;
   await fromA(`LoTTO ${Math.round(sparsity * 100)}%`, lotaA, lotto);
+  // Capacity reference: LoTA learning B from the base (claim 1's run), so "LoTTO did not learn B" can be told apart
+  // from "LoTA cannot learn B at this budget".
+  results.claim2.bFromBase ??= {
+    label: `${methodLabel('lota', sparsity)} on ${B} from the base (claim 1)`,
+    scores: [],
+  };
+  results.claim2.bFromBase.scores.push((await scores((lota90.get(B) as Adapted).modelDir, [B], seed))[B] as number);
   results.claim2.maskOverlap.push({
     seed,
     noExclusion: await ticketOverlap(ticketA, lotaAB.ticket as string),
@@ -461,6 +477,10 @@ function mergeSeed(into: Results, from: Results): void {
     to.bAfter.push(...row.bAfter);
   }
   into.claim2.maskOverlap.push(...from.claim2.maskOverlap);
+  if (from.claim2.bFromBase) {
+    into.claim2.bFromBase ??= { label: from.claim2.bFromBase.label, scores: [] };
+    into.claim2.bFromBase.scores.push(...from.claim2.bFromBase.scores);
+  }
   for (const merge of from.claim3.merges) {
     const key = merge.tasks.join('+');
     let to = into.claim3.merges.find((m) => m.tasks.join('+') === key);
