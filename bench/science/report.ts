@@ -252,7 +252,7 @@ export function renderResults(r: Results, plots: string, renderedBy?: string): s
     out.push('');
     out.push(`![claim 3, ${merge.tasks.length} tasks](${plots}/claim3-merge-${merge.tasks.length}.png)`);
     out.push('');
-    const ticketSum = merge.methods.find((m) => m.startsWith('LoTA'));
+    const ticketSum = merge.methods.find((m) => m.startsWith('LoTA') && m.endsWith('sum'));
     if (ticketSum) {
       const fftMerges = merge.methods.filter((m) => m.startsWith('FFT'));
       const better = fftMerges.filter(
@@ -265,7 +265,8 @@ export function renderResults(r: Results, plots: string, renderedBy?: string): s
           : '') +
           `**Verdict (${merge.tasks.length} tasks)**: ${nothing(merge.methods.map((m) => taskMean(merge.scores, m, merge.tasks))) ? 'inconclusive (no merge scores above 0)' : better.length === 0 ? 'reproduced' : better.length < fftMerges.length ? 'partly reproduced' : 'not reproduced'} — the ticket sum averages ${pct(taskMean(merge.scores, ticketSum, merge.tasks))}% over the merged tasks; ` +
           fftMerges.map((m) => `${m} ${pct(taskMean(merge.scores, m, merge.tasks))}%`).join(', ') +
-          '.',
+          '. ' +
+          mergedVsSingle(r, merge, lotaMethods[0] ?? 'LoTA'),
       );
     }
   }
@@ -325,4 +326,30 @@ export function claim2Verdict(r: Results): string {
     `On ${c2.taskB}: ${c2.methods.map((m) => `${m} ${pct(bAfter(m))}%${learnsB(m) ? '' : ' (not learned: under half the reference)'}`).join(', ')}; reference ${referenceText}.`,
   ];
   return sentences.join(' ');
+}
+
+/**
+ * Per merge method and task: the merged score against the single-task model it came from (claim 1's noise rule),
+ * and the single-input control (the method applied to that task's vector alone) when the run measured it — so a
+ * loss from interference (merged < control) is told apart from the method's own sparsification loss
+ * (control < single-task).
+ */
+export function mergedVsSingle(r: Results, merge: Results['claim3']['merges'][number], lotaLabel: string): string {
+  const c1 = r.claim1;
+  const parts = merge.methods.map((m) => {
+    const source = m.startsWith('FFT') ? 'FFT' : lotaLabel;
+    const perTask = merge.tasks.map((t) => {
+      const merged = merge.scores[m]?.[t];
+      const single = c1.scores[source]?.[t];
+      const verdict = judge(merged, single);
+      const control = r.claim3.single?.[m]?.[t];
+      const controlText =
+        control && control.length > 0
+          ? `, alone ${pct(meanOf(control))} (${judge(merged, control) === 'worse' ? 'interference costs' : 'no interference loss'}${judge(control, single) === 'worse' ? '; the method alone loses' : ''})`
+          : '';
+      return `${t} ${pct(meanOf(merged))} vs ${pct(meanOf(single))} (${verdict === 'tie' ? 'kept' : verdict === 'worse' ? 'lost' : 'gained'}${controlText})`;
+    });
+    return `${m}: ${perTask.join(', ')}`;
+  });
+  return `Merged vs single-task (${lotaLabel} or FFT model of each task): ${parts.join('; ')}.`;
 }

@@ -48,7 +48,14 @@ export interface Results {
     /** Capacity reference: LoTA trained on B from the base, per seed. */
     bFromBase?: { label: string; scores: number[] };
   };
-  claim3: { merges: { tasks: string[]; methods: string[]; scores: Scores; interference: MergeRow[] }[] };
+  claim3: {
+    merges: { tasks: string[]; methods: string[]; scores: Scores; interference: MergeRow[] }[];
+    /**
+     * Single-input controls: each merge method applied to one task vector alone, scored on that task (method →
+     * task → per seed) — what the method's sparsification/scaling costs without any other input to interfere.
+     */
+    single?: Scores;
+  };
   invariants: { zeroDriftChecks: number; entriesCompared: number; ticketMaskChecks: number; disjointChecks: number };
   seconds: number;
   /** CPU time (user + system) of the parent and every seed worker. */

@@ -15,6 +15,7 @@ import { PROFILES, type ScienceConfig } from './config.ts';
 import { type EvalSet, loadEvalSet, scoreModel } from './evaluate.ts';
 import { assertDisjoint, assertTicketIsMask, assertZeroDrift } from './invariants.ts';
 import { renderResults } from './report.ts';
+import { restrictToTargets } from './restrict.ts';
 import type { MergeRow, Results, Scores, SweepRow } from './results.ts';
 import { generateSplit, TASKS, type TaskName, writeSplit } from './tasks.ts';
 
@@ -349,7 +350,15 @@ async function runSeed(seed: number): Promise<void> {
     lotto: await ticketOverlap(ticketA, lotto.ticket as string),
   });
 
-  // Claim 3: merge two and three task models.
+  // Claim 3: merge two and three task models. FFT deltas also restricted to the target tensors (what a ticket can
+  // change), and every method also applied to each task vector alone (single-input control).
+  const fftTargets = new Map<TaskName, string>();
+  for (const t of config.tasks) {
+    const dir = join(WORK, 'runs', `full-targets-${t}-s${seed}`);
+    await restrictToTargets(BASE, (fft.get(t) as Adapted).modelDir, dir);
+    fftTargets.set(t, dir);
+  }
+  const singleDone = new Set<string>();
   for (const tasks of [
     [A, B],
     [A, B, C],
@@ -389,6 +398,23 @@ async function runSeed(seed: number): Promise<void> {
         inputs: tasks.map((t) => (fft.get(t) as Adapted).modelDir),
         density: true,
       },
+      {
+        label: `LoTA ${Math.round(sparsity * 100)}% tickets, TIES`,
+        method: 'ties',
+        inputs: tasks.map((t) => (lota90.get(t) as Adapted).ticket as string),
+        density: true,
+      },
+      {
+        label: 'FFT targets only, task arithmetic',
+        method: 'task-arithmetic',
+        inputs: tasks.map((t) => fftTargets.get(t) as string),
+      },
+      {
+        label: 'FFT targets only, TIES',
+        method: 'ties',
+        inputs: tasks.map((t) => fftTargets.get(t) as string),
+        density: true,
+      },
     ];
     if (tasks.length === 2) {
       variants.splice(1, 0, {
@@ -398,18 +424,37 @@ async function runSeed(seed: number): Promise<void> {
       });
     }
     for (const v of variants) {
+      const parameters = v.density
+        ? { parameters: { density: config.mergeDensity, ...(v.method.startsWith('dare') ? { seed } : {}) } }
+        : v.method === 'task-arithmetic'
+          ? { parameters: { lambda: 1 } }
+          : {};
       const dir = join(WORK, 'merges', `s${seed}-${key}-${v.label.replace(/[^A-Za-z0-9]+/g, '-')}`);
       const merged = await runMerge({
         method: v.method,
         baseModel: BASE,
         inputs: v.inputs.map((path, i) => ({ name: tasks[i] as string, path })),
-        ...(v.density
-          ? { parameters: { density: config.mergeDensity, ...(v.method.startsWith('dare') ? { seed } : {}) } }
-          : v.method === 'task-arithmetic'
-            ? { parameters: { lambda: 1 } }
-            : {}),
+        ...parameters,
         output: { kind: 'model', dir, dtype: 'f32' },
       });
+      // Single-input control, once per method and task (LoTTO's B ticket is not a single-task vector).
+      if (!v.label.startsWith('LoTTO')) {
+        for (const [i, t] of tasks.entries()) {
+          if (singleDone.has(`${v.label}/${t}`)) continue;
+          singleDone.add(`${v.label}/${t}`);
+          const alone = join(WORK, 'merges', `s${seed}-single-${t}-${v.label.replace(/[^A-Za-z0-9]+/g, '-')}`);
+          await runMerge({
+            method: v.method,
+            baseModel: BASE,
+            inputs: [{ name: t, path: v.inputs[i] as string }],
+            ...parameters,
+            output: { kind: 'model', dir: alone, dtype: 'f32' },
+          });
+          results.claim3.single ??= {};
+          push(results.claim3.single, v.label, t, (await scores(alone, [t], seed))[t] as number);
+          await rm(alone, { recursive: true, force: true });
+        }
+      }
       if (!merge.methods.includes(v.label)) merge.methods.push(v.label);
       const s = await scores(dir, tasks, seed);
       for (const t of tasks) push(merge.scores, v.label, t, s[t] as number);
@@ -491,6 +536,10 @@ function mergeSeed(into: Results, from: Results): void {
     union(to.methods, merge.methods);
     concat(to.scores, merge.scores);
     to.interference.push(...merge.interference);
+  }
+  if (from.claim3.single) {
+    into.claim3.single ??= {};
+    concat(into.claim3.single, from.claim3.single);
   }
   for (const k of Object.keys(into.invariants) as (keyof Results['invariants'])[])
     into.invariants[k] += from.invariants[k];

@@ -1,7 +1,7 @@
 // The science page's verdicts are computed from the results: the same rule gives opposite sentences for opposite
 // numbers, and no sentence is fixed text.
 import { describe, expect, it } from 'vitest';
-import { claim2Verdict, edgeNote, judge } from '../report.ts';
+import { claim2Verdict, edgeNote, judge, mergedVsSingle } from '../report.ts';
 import type { Results } from '../results.ts';
 
 function claim2(lottoB: number[], lottoA: number[], fftA: number[], reference: number[]): Results {
@@ -51,5 +51,25 @@ describe('science verdicts', () => {
     expect(edgeNote(1e-3, [3e-4, 1e-3, 3e-3])).toBe('');
     expect(edgeNote(3e-4, [3e-4, 1e-3, 3e-3])).toContain('low edge');
     expect(edgeNote(3e-3, [3e-4, 1e-3, 3e-3])).toContain('high edge');
+  });
+
+  it('claim 3: merged vs single-task per task, with the single-input control separating interference', () => {
+    const r = {
+      claim1: { scores: { FFT: { a: [0.9, 0.9], b: [0.8, 0.8] }, 'LoTA 90%': { a: [0.9, 0.9], b: [0.8, 0.8] } } },
+      claim3: { single: { 'FFT, TIES': { a: [0.2, 0.2], b: [0.8, 0.8] } } },
+    } as unknown as Results;
+    const merge = {
+      tasks: ['a', 'b'],
+      methods: ['LoTA 90% tickets, sum', 'FFT, TIES'],
+      scores: {
+        'LoTA 90% tickets, sum': { a: [0.9, 0.9], b: [0.8, 0.8] },
+        'FFT, TIES': { a: [0.2, 0.2], b: [0.1, 0.1] },
+      },
+      interference: [],
+    };
+    const text = mergedVsSingle(r, merge, 'LoTA 90%');
+    expect(text).toContain('LoTA 90% tickets, sum: a 90.0 vs 90.0 (kept), b 80.0 vs 80.0 (kept)');
+    expect(text).toContain('a 20.0 vs 90.0 (lost, alone 20.0 (no interference loss; the method alone loses))');
+    expect(text).toContain('b 10.0 vs 80.0 (lost, alone 80.0 (interference costs))');
   });
 });
