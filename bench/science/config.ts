@@ -18,6 +18,11 @@ export interface ScienceConfig {
   /** TIES/DARE keep this fraction of each FFT delta: the density of a 90%-sparse ticket. */
   mergeDensity: number;
   /**
+   * Claim 3's baselines are tuned on seed `sweep.seed` (tasks A + B): TIES/DARE over densities × λ, task arithmetic
+   * over λ; the best configuration (mean exact match over the two tasks) is used for every seed.
+   */
+  mergeSweep: { densities: number[]; lambdas: number[]; taLambdas: number[] };
+  /**
    * Learning-rate sweep: on task A with `seed` (not a reporting seed), the best exact match per method wins; LoTA's
    * rate is swept at the first sparsity and used for all.
    */
@@ -36,6 +41,7 @@ export const PROFILES: Record<ScienceConfig['profile'], ScienceConfig> = {
     sparsities: [0.9, 0.99],
     lora: { rank: 8, alpha: 16 },
     mergeDensity: 0.1,
+    mergeSweep: { densities: [0.1, 0.3, 1.0], lambdas: [1, 2], taLambdas: [0.5, 1] },
     // Three rates each, so a winner inside the grid is possible; the report flags a winner on an edge for every method.
     sweep: { seed: 0, lrs: { full: [1e-4, 3e-4, 1e-3], lora: [3e-4, 1e-3, 3e-3], lota: [3e-4, 1e-3, 3e-3] } },
   },
@@ -50,6 +56,7 @@ export const PROFILES: Record<ScienceConfig['profile'], ScienceConfig> = {
     sparsities: [0.9, 0.99],
     lora: { rank: 4, alpha: 8 },
     mergeDensity: 0.1,
+    mergeSweep: { densities: [0.1, 1.0], lambdas: [1], taLambdas: [1] },
     sweep: { seed: 0, lrs: { full: [1e-4], lora: [1e-3], lota: [1e-3] } },
   },
 };

@@ -219,6 +219,45 @@ export function renderResults(r: Results, plots: string, renderedBy?: string): s
         .join('; ') +
       '.',
   );
+  if (r.mergeSweep && r.mergeSweep.length > 0) {
+    const sweep = r.mergeSweep;
+    out.push('');
+    out.push(
+      `The baselines were tuned first, on seed ${c.sweep.seed} (not a reporting seed) with the FFT deltas of ${c1.tasks[0]} and ${c1.tasks[1]}: mean exact match over the two tasks per configuration; the best one per method is used for every seed.`,
+    );
+    out.push('');
+    out.push(
+      table(
+        ['method', 'density', 'λ', 'mean exact match', 'chosen'],
+        sweep.map((row) => {
+          const chosen = r.chosenMerge?.[row.method];
+          const isChosen = chosen?.lambda === row.lambda && chosen?.density === row.density;
+          return [
+            row.method,
+            row.density === undefined ? '—' : String(row.density),
+            String(row.lambda),
+            pct(row.meanExactMatch),
+            isChosen ? '✓' : '',
+          ];
+        }),
+      ),
+    );
+    const edges = Object.entries(r.chosenMerge ?? {}).flatMap(([method, chosen]) => {
+      const grid = (key: 'density' | 'lambda') =>
+        sweep.filter((row) => row.method === method).map((row) => row[key] as number);
+      const notes = [
+        chosen?.density !== undefined ? `density ${chosen.density}${edgeNote(chosen.density, grid('density'))}` : '',
+        `λ ${chosen?.lambda}${edgeNote(chosen?.lambda ?? 1, grid('lambda'))}`,
+      ].filter((n) => n.includes('edge'));
+      return notes.length > 0 ? [`${method}: ${notes.join(', ')}`] : [];
+    });
+    out.push('');
+    out.push(
+      edges.length === 0
+        ? 'No chosen configuration lies on an edge of its grid.'
+        : `Chosen on a grid edge (the optimum may lie beyond): ${edges.join('; ')}.`,
+    );
+  }
   for (const merge of r.claim3.merges) {
     out.push('');
     out.push(`### ${merge.tasks.length} tasks: ${merge.tasks.join(' + ')}`);

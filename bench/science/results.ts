@@ -19,6 +19,8 @@ export interface MergeRow {
   survivingL1Fraction: number;
 }
 
+export type MergeSweepMethod = 'task-arithmetic' | 'ties' | 'dare-linear' | 'dare-ties';
+
 /** method → task → one score per seed. */
 export type Scores = Record<string, Record<string, number[]>>;
 
@@ -35,6 +37,10 @@ export interface Results {
   seedsCompleted: number[];
   sweep: SweepRow[];
   chosenLr: { full: number; lora: number; lota: number };
+  /** Claim 3's baseline sweep on seed config.sweep.seed (FFT deltas of A and B): one row per configuration. */
+  mergeSweep?: { method: MergeSweepMethod; density?: number; lambda: number; meanExactMatch: number }[];
+  /** The best configuration per baseline method, used for every seed. */
+  chosenMerge?: Partial<Record<MergeSweepMethod, { density?: number; lambda: number }>>;
   /** seed → task → base model exact match. */
   base: Record<string, Record<string, number>>;
   claim1: { tasks: string[]; methods: string[]; scores: Scores; trainable: Record<string, number> };

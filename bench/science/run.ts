@@ -16,7 +16,7 @@ import { type EvalSet, loadEvalSet, scoreModel } from './evaluate.ts';
 import { assertDisjoint, assertTicketIsMask, assertZeroDrift } from './invariants.ts';
 import { renderResults } from './report.ts';
 import { restrictToTargets } from './restrict.ts';
-import type { MergeRow, Results, Scores, SweepRow } from './results.ts';
+import type { MergeRow, MergeSweepMethod, Results, Scores, SweepRow } from './results.ts';
 import { generateSplit, TASKS, type TaskName, writeSplit } from './tasks.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -48,6 +48,10 @@ if (profileConfig === undefined) {
 }
 const workerSeed = process.argv[3] === '--seed' ? Number(process.argv[4]) : undefined;
 const workerLr = process.argv[5] === '--lr' ? (JSON.parse(process.argv[6] ?? '{}') as Results['chosenLr']) : undefined;
+const workerMerge =
+  process.argv[7] === '--merge'
+    ? (JSON.parse(process.argv[8] ?? '{}') as NonNullable<Results['chosenMerge']>)
+    : undefined;
 const config: ScienceConfig = workerSeed === undefined ? profileConfig : { ...profileConfig, seeds: [workerSeed] };
 const WORK = join(ROOT, 'out/science', profile);
 const started = performance.now();
@@ -226,7 +230,56 @@ else {
   };
   results.chosenLr.lota = config.sweep.lrs.lota.reduce((a, b) => (lotaMean(b) > lotaMean(a) ? b : a));
   log(`chosen learning rates: ${JSON.stringify(results.chosenLr)}`);
+  await sweepMerges(calibration);
   await save();
+}
+if (workerMerge !== undefined) results.chosenMerge = workerMerge;
+
+/** Claim 3's baselines tuned on the sweep seed: FFT deltas of A (the chosen sweep run) and B, merged and scored. */
+async function sweepMerges(fftA: Adapted): Promise<void> {
+  const seed = config.sweep.seed;
+  const fftB = await run('sweep-full-b', { method: 'full', task: B, learningRate: results.chosenLr.full, seed });
+  const rows: NonNullable<Results['mergeSweep']> = [];
+  const configs: { method: MergeSweepMethod; density?: number; lambda: number }[] = [
+    ...config.mergeSweep.taLambdas.map((lambda) => ({ method: 'task-arithmetic' as const, lambda })),
+    ...(['ties', 'dare-linear', 'dare-ties'] as const).flatMap((method) =>
+      config.mergeSweep.densities.flatMap((density) =>
+        config.mergeSweep.lambdas.map((lambda) => ({ method, density, lambda })),
+      ),
+    ),
+  ];
+  for (const c of configs) {
+    const dir = join(WORK, 'merges', `sweep-${c.method}-${c.density ?? 'all'}-${c.lambda}`);
+    await runMerge({
+      method: c.method,
+      baseModel: BASE,
+      inputs: [
+        { name: A, path: fftA.modelDir },
+        { name: B, path: fftB.modelDir },
+      ],
+      parameters: {
+        lambda: c.lambda,
+        ...(c.density !== undefined ? { density: c.density } : {}),
+        ...(c.method.startsWith('dare') ? { seed } : {}),
+      },
+      output: { kind: 'model', dir, dtype: 'f32' },
+    });
+    const s = await scores(dir, [A, B], seed);
+    rows.push({ ...c, meanExactMatch: ((s[A] as number) + (s[B] as number)) / 2 });
+    await rm(dir, { recursive: true, force: true });
+  }
+  results.mergeSweep = rows;
+  results.chosenMerge = {};
+  for (const method of new Set(rows.map((r) => r.method))) {
+    const best = rows
+      .filter((r) => r.method === method)
+      .reduce((a, b) => (b.meanExactMatch > a.meanExactMatch ? b : a));
+    results.chosenMerge[method] = {
+      lambda: best.lambda,
+      ...(best.density !== undefined ? { density: best.density } : {}),
+    };
+  }
+  log(`chosen merge configurations: ${JSON.stringify(results.chosenMerge)}`);
 }
 
 // ---- Seeds: in this process (worker), or one worker process per seed (parent) ----
@@ -424,11 +477,18 @@ async function runSeed(seed: number): Promise<void> {
       });
     }
     for (const v of variants) {
-      const parameters = v.density
-        ? { parameters: { density: config.mergeDensity, ...(v.method.startsWith('dare') ? { seed } : {}) } }
-        : v.method === 'task-arithmetic'
-          ? { parameters: { lambda: 1 } }
-          : {};
+      // Baselines take the configuration the sweep chose (default: density config.mergeDensity, λ 1).
+      const chosen = v.method === 'sum' ? undefined : results.chosenMerge?.[v.method];
+      const parameters =
+        v.method === 'sum'
+          ? {}
+          : {
+              parameters: {
+                lambda: chosen?.lambda ?? 1,
+                ...(v.density ? { density: chosen?.density ?? config.mergeDensity } : {}),
+                ...(v.method.startsWith('dare') ? { seed } : {}),
+              },
+            };
       const dir = join(WORK, 'merges', `s${seed}-${key}-${v.label.replace(/[^A-Za-z0-9]+/g, '-')}`);
       const merged = await runMerge({
         method: v.method,
@@ -485,7 +545,16 @@ function runWorker(seed: number, lr: Results['chosenLr']): Promise<Results | und
   return new Promise((resolveWorker) => {
     const child = spawn(
       process.execPath,
-      [import.meta.filename, profile, '--seed', String(seed), '--lr', JSON.stringify(lr)],
+      [
+        import.meta.filename,
+        profile,
+        '--seed',
+        String(seed),
+        '--lr',
+        JSON.stringify(lr),
+        '--merge',
+        JSON.stringify(results.chosenMerge ?? {}),
+      ],
       { stdio: ['ignore', 'inherit', 'inherit'] },
     );
     child.on('exit', async (code) => {
