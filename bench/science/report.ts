@@ -88,13 +88,17 @@ export function renderResults(r: Results, plots: string, renderedBy?: string): s
     `- **Training** (the trainer's phases: \`trainFull\`, \`calibrate\`, \`trainSparse\`, with specs admitted and defaulted as the API server does): ${c.steps} optimizer steps of batch ${c.batchSize} for every method (the matched budget), RMSprop (α 0.99, ε 1e-8), per-tensor gradient clipping at 1, constant learning rate, loss on the answer tokens only.`,
   );
   out.push(
-    `- **LoTA**: mask = global top-k of |Δ| over the q/k/v/o/gate/up/down projections, Δ taken from the FFT run of the same task and seed (the reference reuses its FFT run as calibration); sparse training restarts from the base. Claim 2's LoTA runs calibrate with the trainer's \`calibrate\` itself (${Math.ceil(c.steps / 2)} dense steps) because they start from a different model.`,
+    `- **LoTA**: mask = global top-k of |Δ| over the q/k/v/o/gate/up/down projections, Δ taken from the FFT run of the same task and seed (the reference reuses its FFT run as calibration; the trainer's \`lota.calibration.fromModel\`); sparse training restarts from the base. Claim 2's LoTA runs start from the A model, so they calibrate by a dense run of the same kind: ${c.steps} dense steps at the FFT learning rate (\`calibration.steps\`, \`calibration.learningRate\`). Claim 1's budget is matched in sparse steps; LoTA's calibration is the FFT run itself, so LoTA's total is FFT's plus ${c.steps} sparse steps.`,
   );
   out.push(
     `- **LoRA**: rank ${c.lora.rank}, alpha ${c.lora.alpha}, on the same projections, no dropout (the trainer's \`trainLora\`; A ~ kaiming-uniform, B = 0, merged into the weights for evaluation).`,
   );
   out.push(
-    `- **Merging**: the trainer's \`runMerge\` (MergeKit-parity methods). TIES and DARE keep density ${c.mergeDensity} of each FFT delta — the density of a 90%-sparse ticket; task arithmetic uses λ = 1 (the plain sum of the FFT deltas, the same operator as the ticket sum).`,
+    `- **Merging**: the trainer's \`runMerge\` (MergeKit-parity methods). TIES, DARE and task arithmetic use the configuration the sweep below chose (${
+      Object.entries(r.chosenMerge ?? {})
+        .map(([m, v]) => `${m}${v?.density !== undefined ? ` density ${v.density}` : ''} λ ${v?.lambda}`)
+        .join(', ') || `density ${c.mergeDensity}, λ 1: no sweep in this run`
+    }); the ticket sum has no parameter.`,
   );
   out.push('');
   out.push(`### Learning-rate sweep (task A = ${c.tasks[0]}, seed ${c.sweep.seed}, which is not a reporting seed)`);
