@@ -16,19 +16,21 @@ beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'lota-run-'));
   await taskFile(work, 'a.jsonl', 8, 1);
   await taskFile(work, 'b.jsonl', 8, 2, 'wxyz');
+  await taskFile(work, 'a-eval.jsonl', 4, 11);
+  await taskFile(work, 'b-eval.jsonl', 4, 12, 'wxyz');
 });
 afterAll(() => {
   rmSync(base, { recursive: true, force: true });
   rmSync(work, { recursive: true, force: true });
 });
 
-const adaptation = (name: string, data: string, exclude?: string) => `
+const adaptation = (name: string, data: string, exclude?: string, evalData?: string) => `
 apiVersion: lota.dev/v1alpha1
 kind: LotaAdaptation
 metadata: { name: ${name} }
 spec:
   baseModel: { uri: "file://${base}" }
-  dataset: { uri: "file:${data}", format: prompt-completion, maxSeqLength: 16, maxPromptLength: 8 }
+  dataset: { uri: "file:${data}",${evalData ? ` evalUri: "file:${evalData}",` : ''} format: prompt-completion, maxSeqLength: 16, maxPromptLength: 8 }
   lota:
     sparsity: 0.9
     calibration: { steps: 2 }
@@ -58,7 +60,11 @@ spec:
     // Listed out of order on purpose: dependencies, not file order, decide what runs first.
     writeFileSync(
       manifest,
-      [merge, adaptation('second', 'b.jsonl', 'first'), adaptation('first', 'a.jsonl')].join('---\n'),
+      [
+        merge,
+        adaptation('second', 'b.jsonl', 'first', 'b-eval.jsonl'),
+        adaptation('first', 'a.jsonl', undefined, 'a-eval.jsonl'),
+      ].join('---\n'),
     );
     const r = lota('run', manifest);
     expect(r.status, r.stdout + r.stderr).toBe(0);
@@ -69,6 +75,14 @@ spec:
     expect(at(/TicketMerge\/both\s+Succeeded/)).toBeGreaterThan(at(/LotaAdaptation\/second\s+Succeeded/));
     expect(r.stdout).toMatch(/overlapping entries 0/);
     expect(r.stdout).toMatch(/3\/3 succeeded/);
+    expect(r.stdout).toMatch(/calibrated from 2 dense steps at lr 5e-7/);
+    expect(r.stdout).toMatch(/changed entries survive in float32 \(100%\)/);
+    // The closing table: the merged model scored on each input's held-out set, next to its single-task score.
+    expect(r.stdout).toMatch(/TicketMerge\/both: held-out exact match of each input task/);
+    for (const task of ['first', 'second'])
+      expect(r.stdout).toMatch(
+        new RegExp(`\\n  ${task}\\s+\\d\\.\\d{3}\\s+\\d\\.\\d{3}\\s+\\d\\.\\d{3}\\s+\\d+\\.\\d{3}`),
+      );
     const a = await readTicket(join(work, 'out', 'first', 'ticket.safetensors'));
     const b = await readTicket(join(work, 'out', 'second', 'ticket.safetensors'));
     let compared = 0;
