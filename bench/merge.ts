@@ -232,7 +232,7 @@ try {
       `ticket merge cpu / MergeKit cpu: ${cpuRatio.toFixed(2)}${target === undefined ? '' : ` (target ≤ ${target}: ${cpuRatio <= target ? 'met' : 'NOT met'})`}`,
     );
     console.log(
-      `ticket merge wall / I/O floor wall: ${floorRatio.toFixed(2)} (target ≤ ${IO_FLOOR_TARGET}: ${floorRatio <= IO_FLOOR_TARGET ? 'met' : 'NOT met'}); cpu ${((a.cpuSeconds[0] as number) / (floor.cpuSeconds[0] as number)).toFixed(2)}`,
+      `ticket merge wall / I/O floor wall: ${floorRatio.toFixed(2)}${method === 'sum' ? ` (target ≤ ${IO_FLOOR_TARGET}: ${floorRatio <= IO_FLOOR_TARGET ? 'met' : 'NOT met'})` : ''}; cpu ${((a.cpuSeconds[0] as number) / (floor.cpuSeconds[0] as number)).toFixed(2)}`,
     );
     const bound = (9 * 3 + 21) * (a.largestTensor ?? 0);
     console.log(
