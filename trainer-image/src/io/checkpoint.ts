@@ -104,8 +104,9 @@ export class Checkpoint {
     return this.shards.get(this.info(name).file) as SafetensorsReader;
   }
 
-  read(name: string): Promise<TensorArray> {
-    return this.shard(name).read(name);
+  /** The tensor in its own dtype's typed array; `into`: see SafetensorsReader.readBytes. */
+  read(name: string, into?: Uint8Array): Promise<TensorArray> {
+    return this.shard(name).read(name, into);
   }
 
   readFloat32(name: string): Promise<Float32Array> {

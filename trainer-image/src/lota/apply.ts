@@ -3,20 +3,11 @@
 // and the result says how many changed entries survive in the written dtype (survival.ts).
 import * as tf from '@tensorflow/tfjs';
 import { Checkpoint, CheckpointWriter } from '../io/checkpoint.ts';
-import { OUTPUT_DTYPES, type OutputDtype, outputDtypeOf } from '../io/dtype.ts';
+import { OUTPUT_DTYPES, type OutputDtype } from '../io/dtype.ts';
 import type { Parameters } from '../model/llama.ts';
 import { fingerprintCheckpoint } from './fingerprint.ts';
 import { type Survival, SurvivalCounter } from './survival.ts';
 import { applyTicketTensor, assertTicketFitsBase, readTicket, type Ticket, ticketShapes } from './ticket.ts';
-
-/** The output dtype a model written from this base gets by default: its first float tensor's. */
-export function baseOutputDtype(base: Checkpoint): OutputDtype {
-  for (const info of base.tensors.values()) {
-    const out = outputDtypeOf(info.dtype);
-    if (out) return out;
-  }
-  return 'f32';
-}
 
 export async function applyTickets(
   baseDir: string,
