@@ -145,6 +145,12 @@ image() { # name ref-repo dockerfile ignorefile key-inputs... -- build-args...
       -f "$dockerfile" --ignorefile "$ignorefile" "${args[@]}" -t "$ref" . >&2
     save "$ref" "$archive"
     log "$ref built in $((SECONDS - started)) s"
+    # Older builds of this image: their archives and tags go (the layer cache stays in podman's storage).
+    find "$cache" -maxdepth 1 -name "$name-*.oci.tar" ! -path "$archive" -delete
+    local old
+    for old in $("${podman[@]}" images --format '{{.Repository}}:{{.Tag}}' "$repo" | grep -vx "$ref"); do
+      "${podman[@]}" untag "$old" "$old" || true
+    done
   fi
   load "$ref" "$archive"
   local bytes
