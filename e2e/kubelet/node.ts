@@ -301,7 +301,7 @@ async function removeKubeletIptables(): Promise<void> {
   await ipt(['-D', 'INPUT', '-j', 'KUBE-FIREWALL']);
   await ipt(['-D', 'OUTPUT', '-j', 'KUBE-FIREWALL']);
   for (const table of ['filter', 'nat', 'mangle']) {
-    for (const chain of ['KUBE-FIREWALL', 'KUBE-KUBELET-CANARY']) {
+    for (const chain of ['KUBE-FIREWALL', 'KUBE-KUBELET-CANARY', 'KUBE-IPTABLES-HINT']) {
       await ipt(['-t', table, '-F', chain]);
       await ipt(['-t', table, '-X', chain]);
     }
