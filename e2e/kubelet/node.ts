@@ -4,8 +4,8 @@
 // come from OCI archives (scripts/build-images.sh) imported into containerd's `k8s.io` namespace; nothing is pulled.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { issueCert, type Pki, writeKubeconfig } from '../harness/certs.ts';
@@ -65,16 +65,19 @@ export async function startKubeletNode(opts: KubeletNodeOptions): Promise<Kubele
   const ctr = (args: string[]) => run(tools.ctr, ['--address', socket, '--namespace', 'k8s.io', ...args]);
 
   let kubeletStarted = false;
+  const netnsBefore = new Set(netnsNow());
   // The kubelet sets these kernel tunables to its defaults at start (KernelTunableModify); this machine is shared
   // with other work, so they go back to what they were when the node stops.
   const tunables = Object.fromEntries(KUBELET_SYSCTLS.map((k) => [k, readSysctl(k)]));
   const stop = async () => {
     if (kubeletStarted) {
-      // Let the kubelet tear its pods down properly (CNI DEL, network namespaces, mounts).
+      // Let the kubelet tear its pods down properly (CNI DEL, network namespaces, mounts); cordoned first, so
+      // that controllers (the operator's Deployment) do not put new pods on it meanwhile.
+      await opts.kubectl(['cordon', name]).catch(() => {});
       await opts
         .kubectl(['delete', 'pods', '--all', '--all-namespaces', '--grace-period=0', '--force', '--wait=false'])
         .catch(() => {});
-      await waitUntil('the node to run no container', async () => (await tasks(ctr)).length === 0, {
+      await waitUntil('the node to run no container', async () => (await running(ctr)).length === 0, {
         timeoutMs: 60_000,
       }).catch(() => {});
     }
@@ -82,10 +85,10 @@ export async function startKubeletNode(opts: KubeletNodeOptions): Promise<Kubele
     const proxy = join(opts.binDir, 'kube-proxy');
     await run(proxy, ['--cleanup'], { timeout: 30_000 }).catch(() => {});
     // Containers outlive containerd (each has its shim): kill what is left while containerd still answers.
-    for (const id of await tasks(ctr).catch(() => [] as string[])) {
+    for (const id of await running(ctr).catch(() => [] as string[])) {
       await ctr(['tasks', 'kill', '--signal', 'SIGKILL', id]).catch(() => {});
     }
-    await waitUntil('leftover containers to exit', async () => (await tasks(ctr)).length === 0, {
+    await waitUntil('leftover containers to exit', async () => (await running(ctr)).length === 0, {
       timeoutMs: 20_000,
     }).catch(() => {});
     for (const id of await tasks(ctr).catch(() => [] as string[])) await ctr(['tasks', 'delete', id]).catch(() => {});
@@ -96,6 +99,12 @@ export async function startKubeletNode(opts: KubeletNodeOptions): Promise<Kubele
     }
     await run('ip', ['link', 'delete', bridge]).catch(() => {});
     await removeKubeletIptables();
+    // Network namespaces of sandboxes the kubelet did not get to tear down (one real node per host: host-lock.ts).
+    for (const ns of netnsNow()) {
+      if (netnsBefore.has(ns)) continue;
+      await run('umount', [join(NETNS_DIR, ns)]).catch(() => {});
+      await rm(join(NETNS_DIR, ns), { force: true }).catch(() => {});
+    }
   };
 
   try {
@@ -308,6 +317,17 @@ async function removeKubeletIptables(): Promise<void> {
   }
 }
 
+const NETNS_DIR = '/run/netns';
+
+/** containerd's pod network namespaces (`cni-<uuid>`). */
+function netnsNow(): string[] {
+  try {
+    return readdirSync(NETNS_DIR).filter((n) => n.startsWith('cni-'));
+  } catch {
+    return [];
+  }
+}
+
 const KUBELET_SYSCTLS = [
   'vm/overcommit_memory',
   'vm/panic_on_oom',
@@ -334,6 +354,17 @@ function writeSysctl(key: string, value: string): void {
 async function tasks(ctr: (args: string[]) => Promise<{ stdout: string }>): Promise<string[]> {
   const { stdout } = await ctr(['tasks', 'list', '--quiet']);
   return stdout.split('\n').filter(Boolean);
+}
+
+/** Tasks whose process still runs (`ctr tasks list` keeps exited ones, STOPPED, until they are deleted). */
+async function running(ctr: (args: string[]) => Promise<{ stdout: string }>): Promise<string[]> {
+  const { stdout } = await ctr(['tasks', 'list']);
+  return stdout
+    .split('\n')
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    .filter((cols) => cols.length >= 3 && cols[2] !== 'STOPPED')
+    .map((cols) => cols[0] as string);
 }
 
 /** Unmounts everything mounted under `dir` (the kubelet's tmpfs volumes, container root file systems), deepest first. */

@@ -13,6 +13,7 @@ import { type ControlPlane, startControlPlane } from '../harness/control-plane.t
 import { installCrds } from '../harness/global-setup.ts';
 import { type Kubectl, makeKubectl } from '../harness/kubectl.ts';
 import { realNodeUnavailable } from './host.ts';
+import { lockRealNode } from './host-lock.ts';
 import { type KubeletNode, startKubeletNode } from './node.ts';
 
 const run = promisify(execFile);
@@ -62,12 +63,26 @@ export async function startRealCluster(opts: { operator?: boolean } = {}): Promi
     pause: builtImage('PAUSE'),
   };
   const address = hostAddress();
-  const cp = await startControlPlane({ address, kubelets: true });
+  const lock = await lockRealNode({
+    timeoutSeconds: 1200,
+    onWait: () => console.log('[kubelet] another real-node run is active on this machine: waiting for it'),
+  });
+  let cp: ControlPlane;
+  try {
+    cp = await startControlPlane({ address, kubelets: true });
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
   const kubectl = makeKubectl(cp.kubectlPath, cp.kubeconfigPath);
   let node: KubeletNode | undefined;
   const stop = async (stopOpts: { keepLogs?: boolean } = {}) => {
-    await node?.stop();
-    await cp.stop(stopOpts);
+    try {
+      await node?.stop();
+      await cp.stop(stopOpts);
+    } finally {
+      await lock.release();
+    }
   };
   try {
     node = await startKubeletNode({
