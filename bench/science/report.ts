@@ -24,11 +24,12 @@ export function judge(a: readonly number[] | undefined, b: readonly number[] | u
   return x.mean > y.mean + noise ? 'better' : x.mean < y.mean - noise ? 'worse' : 'tie';
 }
 
-/** "at the low/high edge of its grid" when the chosen rate is the smallest/largest tried (the best may lie beyond). */
+/** "at the low/high edge of its grid" when the chosen value is the smallest/largest tried (the best may lie beyond). */
 export function edgeNote(chosen: number, grid: readonly number[]): string {
-  if (grid.length < 2) return ' (a single rate: not swept)';
-  if (chosen === Math.min(...grid)) return ' at the low edge of its grid (a lower rate was not tried)';
-  if (chosen === Math.max(...grid)) return ' at the high edge of its grid (a higher rate was not tried)';
+  const values = [...new Set(grid)];
+  if (values.length < 2) return ' (a single value: not swept)';
+  if (chosen === Math.min(...values)) return ' at the low edge of its grid (a lower value was not tried)';
+  if (chosen === Math.max(...values)) return ' at the high edge of its grid (a higher value was not tried)';
   return '';
 }
 

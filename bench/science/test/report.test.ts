@@ -51,6 +51,7 @@ describe('science verdicts', () => {
     expect(edgeNote(1e-3, [3e-4, 1e-3, 3e-3])).toBe('');
     expect(edgeNote(3e-4, [3e-4, 1e-3, 3e-3])).toContain('low edge');
     expect(edgeNote(3e-3, [3e-4, 1e-3, 3e-3])).toContain('high edge');
+    expect(edgeNote(1, [1, 1])).toBe(' (a single value: not swept)');
   });
 
   it('claim 3: merged vs single-task per task, with the single-input control separating interference', () => {
