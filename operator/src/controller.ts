@@ -20,6 +20,7 @@ import { TRAINER_PHASES, type TrainerPhase } from '@lota/api/trainer-contract';
 import type { ResolvedAdaptationSpec, ResolvedMergeSpec } from '@lota/api/types';
 import type { Logger } from 'pino';
 import type { EventRecorder } from './events.ts';
+import { BY_OWNER_UID } from './indexes.ts';
 import type { Informers } from './informers.ts';
 import { ApiError, isAlreadyExists, isConflict, isNotFound, type KubeClient } from './kube/client.ts';
 import {
@@ -38,7 +39,7 @@ import type { OperatorMetrics } from './metrics.ts';
 import type { ProgressPoller } from './progress.ts';
 import { findCycle } from './reconcile/cycles.ts';
 import { desiredJob } from './reconcile/job.ts';
-import { jobName, LABELS } from './reconcile/names.ts';
+import { jobName } from './reconcile/names.ts';
 import {
   type AdaptationObject,
   type JobObject,
@@ -143,19 +144,27 @@ export class Reconciler {
       // The Job could not even be created (its spec was refused): that is this phase's failure.
       observations.phases[act.failure.phase] = act.failure.observation;
       t = nextState(plan, obj.status, observations);
+    } else if (act.created) {
+      // Write the status the new Job leads to now, not after its watch event: one status write instead of two.
+      observations.phases[act.created.phase] = {
+        state: 'Queued',
+        message: `waiting for a pod of Job ${act.created.job} to run`,
+      };
+      t = { ...nextState(plan, obj.status, observations), events: t.events };
     }
     requeueAfterMs = act.requeueAfterMs;
 
     const written = await this.writeStatus(cfg, obj, t, plan, observations);
     if (!written) return { requeueAfterMs: 1000 };
+    if (written !== obj) informers.assume(kind, written);
     this.recordOutcome(cfg, obj, t);
     for (const e of t.events) await this.deps.events.record(written, e);
 
     const phase = t.status.phase;
     if (phase !== 'Succeeded' && phase !== 'Failed' && phase !== 'Suspended') {
-      requeueAfterMs = min(requeueAfterMs, this.deps.resyncMs ?? 30_000);
+      requeueAfterMs = min(requeueAfterMs, this.deps.resyncMs ?? 600_000);
       // While a trainer runs, look again when its next progress reading is due, so status.progress stays live.
-      if (phase === 'Calibrating' || phase === 'Training' || phase === 'Merging')
+      if (Object.values(observations.phases).some((o) => o?.state === 'Running'))
         requeueAfterMs = min(requeueAfterMs, this.deps.progress.intervalMs);
       if (plan.activeDeadlineSeconds !== undefined && t.status.startTime) {
         const left = Date.parse(t.status.startTime) + plan.activeDeadlineSeconds * 1000 - now.getTime();
@@ -169,9 +178,7 @@ export class Reconciler {
   private observe(obj: OwnedResource, plan: Plan, key: string, now: Date): Observations {
     const { informers, progress } = this.deps;
     const ns = obj.metadata.namespace ?? '';
-    const pods = informers
-      .list<PodObject>('Pod', ns)
-      .filter((p) => p.metadata.labels?.[LABELS.ownerUid] === obj.metadata.uid);
+    const pods = informers.byIndex<PodObject>('Pod', BY_OWNER_UID, obj.metadata.uid ?? '');
     const phases: Observations['phases'] = {};
     for (const phase of plan.phases) {
       const job = this.ownJob(obj, phase);
@@ -223,7 +230,11 @@ export class Reconciler {
     resolved: ResolvedAdaptationSpec | ResolvedMergeSpec | undefined,
     t: Transition,
     now: Date,
-  ): Promise<{ requeueAfterMs?: number; failure?: { phase: TrainerPhase; observation: PhaseObservation } }> {
+  ): Promise<{
+    requeueAfterMs?: number;
+    failure?: { phase: TrainerPhase; observation: PhaseObservation };
+    created?: { phase: TrainerPhase; job: string };
+  }> {
     const { client, metrics, log } = this.deps;
     const ns = obj.metadata.namespace ?? '';
     const action = t.action;
@@ -260,7 +271,7 @@ export class Reconciler {
         };
       }
       try {
-        await client.create(collectionPath(JOB, ns), job);
+        this.deps.informers.assume('Job', await client.create<KubeObject>(collectionPath(JOB, ns), job));
         metrics.jobsCreated.inc({ kind: cfg.kind, phase: action.phase });
         log.info({ kind: cfg.kind, namespace: ns, name: obj.metadata.name, job: job.metadata.name }, 'created Job');
       } catch (error) {
@@ -270,7 +281,7 @@ export class Reconciler {
         }
         throw error;
       }
-      return {};
+      return { created: { phase: action.phase, job: job.metadata.name } };
     }
     if (action.type === 'suspend' || action.type === 'stop') {
       // Suspension deletes the running phase's Job (Kueue owns Job.spec.suspend of queued Jobs); the trainer's phase

@@ -30,7 +30,12 @@ export async function startOperator(
   log: Logger,
   opts: { resyncMs?: number; defaultMetrics?: boolean } = {},
 ): Promise<RunningOperator> {
-  const client = new KubeClient(kubeConfig);
+  const client = new KubeClient(kubeConfig, {
+    qps: config.kubeApiQps,
+    burst: config.kubeApiBurst,
+    timeoutMs: config.kubeApiTimeoutMs,
+    http2: config.kubeApiHttp2,
+  });
   let reconciler: Reconciler | undefined;
   const metrics = new OperatorMetrics({
     resourceCounts: () => reconciler?.resourceCounts() ?? [],
@@ -50,17 +55,25 @@ export async function startOperator(
     onUpdate: (key) => manager?.enqueue(key),
     onOutcome: (outcome) => metrics.progressPolls.inc({ outcome }),
   });
+  const events = new EventRecorder(client, config.identity, log);
   reconciler = new Reconciler({
     client,
     informers,
-    events: new EventRecorder(client, config.identity, log),
+    events,
     metrics,
     progress,
     log,
     defaultImage: config.trainerImage,
     ...(opts.resyncMs !== undefined && { resyncMs: opts.resyncMs }),
   });
-  manager = new Manager({ informers, reconciler, metrics, log, workers: config.workers });
+  manager = new Manager({
+    informers,
+    reconciler,
+    metrics,
+    log,
+    workers: config.workers,
+    onPodGone: (uid) => progress.forget(uid),
+  });
   const running = manager;
 
   const servers: Server[] = [];
@@ -84,11 +97,13 @@ export async function startOperator(
   };
 
   let elector: LeaderElector | undefined;
+  // Renewals must not wait behind a backlog of reconcile requests in the rate limiter: their own, unlimited client.
+  const leaderClient = client.unlimited();
   let done: Promise<'lost' | 'stopped'>;
   let stopDone: (v: 'stopped') => void = () => {};
   if (config.leaderElect) {
     elector = new LeaderElector({
-      client,
+      client: leaderClient,
       namespace: config.leaseNamespace,
       name: config.leaseName,
       identity: config.identity,
@@ -116,11 +131,13 @@ export async function startOperator(
     done,
     async stop() {
       await running.stop();
+      await events.flush();
       elector?.stop();
       stopDone('stopped');
       await done;
       await informers.stop();
       await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+      await Promise.all([client.close(), leaderClient.close()]);
     },
   };
 }
