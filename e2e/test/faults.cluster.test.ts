@@ -269,7 +269,7 @@ describe('operator faults on the real control plane', () => {
       },
       { timeoutMs: 60_000 },
     );
-    const template = (first.spec?.template as { spec: { securityContext: Record<string, unknown> } }).spec;
+    const template = (first.spec as { template: { spec: { securityContext: Record<string, unknown> } } }).template.spec;
     expect(template.securityContext).toMatchObject({ fsGroup: 65532, fsGroupChangePolicy: 'OnRootMismatch' });
     await waitFor('attempts 2 in status', async () => {
       return (await get(ns, 'lotaadaptation/budget')).status?.attempts?.calibrate === 2;
