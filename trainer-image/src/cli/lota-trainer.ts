@@ -15,7 +15,7 @@ import { readMaskFile } from '../lota/mask-file.ts';
 import { applyTicketTensor, assertSameBase, inspectTicket, readTicket } from '../lota/ticket.ts';
 import { loadPretrained } from '../model/pretrained.ts';
 import { defaultSink } from '../progress/output.ts';
-import { serveProgress, TrainerMetrics } from '../progress/server.ts';
+import { serveProgress, stopProgress, TrainerMetrics } from '../progress/server.ts';
 import { ProgressTracker } from '../progress/sink.ts';
 import { TextTokenizer } from '../tokenizer/tokenizer.ts';
 import { classify } from './errors.ts';
@@ -41,7 +41,7 @@ async function phaseCommand(phase: string): Promise<number> {
     process.stdout.write(`${JSON.stringify(run.termination)}\n`);
     return run.exitCode;
   } finally {
-    server?.close();
+    if (server) await stopProgress(server);
   }
 }
 
