@@ -114,7 +114,7 @@ async function run(n: number) {
   });
   const pid = operator.component.process.pid as number;
   const jobCount = counter(client, JOB, ns);
-  await jobCount.atLeast(0);
+  await jobCount.synced();
   const api0 = apiRequests(await apiMetrics());
   const cpu0 = cpuSeconds(pid);
   const adaptations = names(n).map((name) => ({

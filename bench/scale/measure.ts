@@ -68,10 +68,19 @@ export function diff(after: Map<string, number>, before: Map<string, number>): M
   return out;
 }
 
-/** Counts the objects of one kind in a namespace through a list+watch, and resolves when `n` exist. */
-export function counter(client: KubeClient, rt: ResourceType, namespace: string) {
+/**
+ * Counts the objects of one kind in a namespace (those `match` accepts, by default all) through a list+watch;
+ * `atLeast(n)` resolves when n are counted.
+ */
+export function counter(
+  client: KubeClient,
+  rt: ResourceType,
+  namespace: string,
+  match: (o: KubeObject) => boolean = () => true,
+) {
   const path = collectionPath(rt, namespace);
   const waiters: { n: number; resolve: () => void }[] = [];
+  const matched = new Set<string>();
   const reflector = new Reflector<KubeObject>(
     rt.plural,
     {
@@ -84,9 +93,12 @@ export function counter(client: KubeClient, rt: ResourceType, namespace: string)
           signal,
         ),
     },
-    () => {
+    (change) => {
+      const key = `${change.object.metadata.namespace}/${change.object.metadata.name}`;
+      if (change.type !== 'deleted' && match(change.object)) matched.add(key);
+      else matched.delete(key);
       for (const w of [...waiters]) {
-        if (reflector.store.size >= w.n) {
+        if (matched.size >= w.n) {
           waiters.splice(waiters.indexOf(w), 1);
           w.resolve();
         }
@@ -97,11 +109,14 @@ export function counter(client: KubeClient, rt: ResourceType, namespace: string)
   return {
     reflector,
     get size() {
-      return reflector.store.size;
+      return matched.size;
     },
     atLeast(n: number): Promise<void> {
-      if (reflector.store.size >= n) return Promise.resolve();
+      if (matched.size >= n) return Promise.resolve();
       return new Promise((resolve) => waiters.push({ n, resolve }));
+    },
+    async synced(): Promise<void> {
+      while (!reflector.hasSynced()) await sleep(50);
     },
     stop: () => reflector.stop(),
   };
