@@ -4,6 +4,7 @@
 import type { Server } from 'node:http';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { Counter } from 'prom-client';
 import type { OperatorConfig } from './config.ts';
 import { Reconciler } from './controller.ts';
 import { EventRecorder } from './events.ts';
@@ -30,17 +31,25 @@ export async function startOperator(
   log: Logger,
   opts: { resyncMs?: number; defaultMetrics?: boolean } = {},
 ): Promise<RunningOperator> {
-  const client = new KubeClient(kubeConfig, {
-    qps: config.kubeApiQps,
-    burst: config.kubeApiBurst,
-    timeoutMs: config.kubeApiTimeoutMs,
-    http2: config.kubeApiHttp2,
-  });
   let reconciler: Reconciler | undefined;
   const metrics = new OperatorMetrics({
     resourceCounts: () => reconciler?.resourceCounts() ?? [],
     phaseAges: () => reconciler?.phaseAges() ?? [],
     ...(opts.defaultMetrics !== undefined && { defaults: opts.defaultMetrics }),
+  });
+  // client-go's metric of the same name, with the resource instead of the host (one API server).
+  const requests = new Counter({
+    name: 'rest_client_requests_total',
+    help: 'Requests to the API server by verb, resource and HTTP status code',
+    labelNames: ['method', 'resource', 'code'],
+    registers: [metrics.registry],
+  });
+  const client = new KubeClient(kubeConfig, {
+    qps: config.kubeApiQps,
+    burst: config.kubeApiBurst,
+    timeoutMs: config.kubeApiTimeoutMs,
+    http2: config.kubeApiHttp2,
+    onRequest: (method, resource, code) => requests.inc({ method, resource, code }),
   });
   let manager: Manager | undefined;
   const informers = new Informers({

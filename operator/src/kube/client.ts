@@ -53,6 +53,17 @@ export interface KubeClientOptions {
   http2?: boolean;
   /** HTTP/1.1 connections at most (ignored with HTTP/2, which needs one). */
   connections?: number;
+  /** Called for each request sent: its verb (LIST and WATCH told apart), resource (`jobs`, `pods/status`), status. */
+  onRequest?: (verb: string, resource: string, code: string) => void;
+}
+
+/** The resource (and subresource) a REST path names: `/apis/batch/v1/namespaces/x/jobs/y/status` → `jobs/status`. */
+export function resourceOf(path: string): { resource: string; named: boolean } {
+  const parts = path.split('?')[0]?.split('/').filter(Boolean) ?? [];
+  const rest = parts.slice(parts[0] === 'api' ? 2 : 3);
+  const tail = rest[0] === 'namespaces' && rest.length > 2 ? rest.slice(2) : rest;
+  const [resource = '', name, sub] = tail;
+  return { resource: sub ? `${resource}/${sub}` : resource, named: name !== undefined };
 }
 
 /** The defaults; docs/operations.md ("Sizing") explains how they were chosen. */
@@ -70,7 +81,7 @@ export interface ListResult<T> {
 
 export class KubeClient {
   readonly kubeConfig: KubeConfig;
-  readonly options: Required<KubeClientOptions>;
+  readonly options: Required<Omit<KubeClientOptions, 'onRequest'>> & Pick<KubeClientOptions, 'onRequest'>;
   private readonly server: string;
   private readonly limiter: TokenBucket;
   private pool?: Promise<Dispatcher | undefined>;
@@ -193,13 +204,23 @@ export class KubeClient {
     const dispatcher = await this.pool;
     const headers: Record<string, string> = { ...(await this.authHeaders(url.toString())), accept: 'application/json' };
     if (opts.body !== undefined) headers['content-type'] = opts.contentType ?? 'application/json';
-    return fetch(url, {
-      method,
-      headers,
-      ...(dispatcher && { dispatcher }),
-      ...(opts.body !== undefined && { body: JSON.stringify(opts.body) }),
-      ...(opts.signal && { signal: opts.signal }),
-    });
+    const report = this.options.onRequest;
+    const { resource, named } = report ? resourceOf(path) : { resource: '', named: false };
+    const verb = opts.query?.watch ? 'WATCH' : method === 'GET' && !named ? 'LIST' : method;
+    try {
+      const res = await fetch(url, {
+        method,
+        headers,
+        ...(dispatcher && { dispatcher }),
+        ...(opts.body !== undefined && { body: JSON.stringify(opts.body) }),
+        ...(opts.signal && { signal: opts.signal }),
+      });
+      report?.(verb, resource, String(res.status));
+      return res;
+    } catch (error) {
+      report?.(verb, resource, '<error>');
+      throw error;
+    }
   }
 
   /**
