@@ -38,8 +38,11 @@ const { values } = parseArgs({
     n: { type: 'string', default: '1000,5000' },
     'idle-seconds': { type: 'string', default: '60' },
     'operator-arg': { type: 'string', multiple: true, default: [] },
+    'operator-node-options': { type: 'string', default: '' },
   },
 });
+// Node options of the operator process only (e.g. heap limits, as a container's memory limit would set them).
+if (values['operator-node-options']) process.env.NODE_OPTIONS = values['operator-node-options'] as string;
 const sizes = (values.n as string).split(',').map(Number);
 const idleSeconds = Number(values['idle-seconds']);
 const operatorArgs = values['operator-arg'] as string[];

@@ -2,7 +2,6 @@
 // `main.ts` runs it as a process; integration tests run it in-process against a real API server.
 
 import type { Server } from 'node:http';
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { Counter } from 'prom-client';
 import type { OperatorConfig } from './config.ts';
@@ -10,7 +9,7 @@ import { Reconciler } from './controller.ts';
 import { EventRecorder } from './events.ts';
 import { serve } from './http.ts';
 import { Informers } from './informers.ts';
-import { KubeClient } from './kube/client.ts';
+import { KubeClient, type KubeSource } from './kube/client.ts';
 import { LeaderElector } from './leader.ts';
 import { Manager } from './manager.ts';
 import { OperatorMetrics } from './metrics.ts';
@@ -27,7 +26,7 @@ export interface RunningOperator {
 
 export async function startOperator(
   config: OperatorConfig,
-  kubeConfig: KubeConfig,
+  kubeConfig: KubeSource,
   log: Logger,
   opts: { resyncMs?: number; defaultMetrics?: boolean } = {},
 ): Promise<RunningOperator> {

@@ -6,9 +6,21 @@
 // Objects stay the plain JSON the API server sends (no class instances, no Date conversion), which is what
 // reconcilers compare.
 
-import { type HttpMethod, type KubeConfig, RequestContext } from '@kubernetes/client-node';
+import type { HttpMethod, KubeConfig } from '@kubernetes/client-node';
 import { Agent, type Dispatcher, fetch } from 'undici';
+import type { Credentials } from './credentials.ts';
 import { TokenBucket } from './ratelimit.ts';
+
+/** Either the operator's own light credentials (credentials.ts) or a client-node KubeConfig (tests, exec plugins). */
+export type KubeSource = Credentials | KubeConfig;
+
+const isCredentials = (s: KubeSource): s is Credentials => typeof (s as Credentials).headers === 'function';
+
+/** client-node's RequestContext, loaded only for KubeConfig sources (the package is large). */
+async function requestContext(url: string) {
+  const { RequestContext } = await import('@kubernetes/client-node');
+  return new RequestContext(url, 'GET' as HttpMethod);
+}
 
 /** An error response of the API server, with its HTTP status and `Status.reason` (NotFound, Conflict, Gone…). */
 export class ApiError extends Error {
@@ -80,7 +92,7 @@ export interface ListResult<T> {
 }
 
 export class KubeClient {
-  readonly kubeConfig: KubeConfig;
+  readonly source: KubeSource;
   readonly options: Required<Omit<KubeClientOptions, 'onRequest'>> & Pick<KubeClientOptions, 'onRequest'>;
   private readonly server: string;
   private readonly limiter: TokenBucket;
@@ -89,18 +101,22 @@ export class KubeClient {
   /** Requests sent, for tests and the bench. */
   readonly stats = { requests: 0, throttledMs: 0 };
 
-  constructor(kubeConfig: KubeConfig, opts: KubeClientOptions = {}) {
-    const cluster = kubeConfig.getCurrentCluster();
-    if (!cluster) throw new Error('kubeconfig has no current cluster');
-    this.kubeConfig = kubeConfig;
-    this.server = cluster.server.replace(/\/$/, '');
+  constructor(source: KubeSource, opts: KubeClientOptions = {}) {
+    this.source = source;
+    if (isCredentials(source)) {
+      this.server = source.server.replace(/\/$/, '');
+    } else {
+      const cluster = source.getCurrentCluster();
+      if (!cluster) throw new Error('kubeconfig has no current cluster');
+      this.server = cluster.server.replace(/\/$/, '');
+    }
     this.options = { ...CLIENT_DEFAULTS, ...opts };
     this.limiter = new TokenBucket({ qps: this.options.qps, burst: this.options.burst });
   }
 
   /** A client with the same pool settings and no rate limit (leader election must never queue behind reconciles). */
   unlimited(): KubeClient {
-    return new KubeClient(this.kubeConfig, { ...this.options, qps: 0 });
+    return new KubeClient(this.source, { ...this.options, qps: 0 });
   }
 
   /** Closes the connections of the pool. */
@@ -228,11 +244,15 @@ export class KubeClient {
    * client-node builds for the kubeconfig is kept instead (made once too: it pools as well).
    */
   private async makePool(url: string): Promise<Dispatcher | undefined> {
-    const ctx = new RequestContext(url, 'GET' as HttpMethod);
-    await this.kubeConfig.applySecurityAuthentication(ctx);
-    if (this.kubeConfig.getCurrentCluster()?.proxyUrl) return ctx.getDispatcher();
     const tls: Record<string, unknown> = {};
-    await this.kubeConfig.applyToHTTPSOptions(tls as never);
+    if (isCredentials(this.source)) {
+      Object.assign(tls, this.source.tls);
+    } else {
+      const ctx = await requestContext(url);
+      await this.source.applySecurityAuthentication(ctx);
+      if (this.source.getCurrentCluster()?.proxyUrl) return ctx.getDispatcher();
+      await this.source.applyToHTTPSOptions(tls as never);
+    }
     const connect: Record<string, unknown> = { keepAlive: true, keepAliveInitialDelay: 30_000 };
     for (const k of ['ca', 'cert', 'key', 'pfx', 'passphrase', 'rejectUnauthorized', 'servername'])
       if (tls[k] !== undefined && tls[k] !== null) connect[k] = tls[k];
@@ -249,10 +269,11 @@ export class KubeClient {
 
   /** Authorization headers from the kubeconfig (bearer token, exec plugin, basic auth), reused for a few seconds. */
   private async authHeaders(url: string): Promise<Record<string, string>> {
+    if (isCredentials(this.source)) return this.source.headers();
     const now = performance.now();
     if (this.auth && now - this.auth.at < AUTH_TTL_MS) return this.auth.headers;
-    const ctx = new RequestContext(url, 'GET' as HttpMethod);
-    await this.kubeConfig.applySecurityAuthentication(ctx);
+    const ctx = await requestContext(url);
+    await this.source.applySecurityAuthentication(ctx);
     // The dispatcher made along with the headers is not used (the pool is); close it so it holds nothing.
     void (ctx.getDispatcher() as Dispatcher | undefined)?.close?.();
     this.auth = { headers: ctx.getHeaders(), at: now };
