@@ -6,6 +6,7 @@ import type { KubeClient } from '../../operator/src/kube/client.ts';
 import type { KubeObject, ResourceType } from '../../operator/src/kube/resources.ts';
 import { collectionPath } from '../../operator/src/kube/resources.ts';
 import { Reflector, type WatchEvent } from '../../operator/src/watch/reflector.ts';
+import type { StoreChange } from '../../operator/src/watch/store.ts';
 
 const TICKS = 100; // USER_HZ on Linux
 
@@ -77,6 +78,7 @@ export function counter(
   rt: ResourceType,
   namespace: string,
   match: (o: KubeObject) => boolean = () => true,
+  onChange?: (change: StoreChange<KubeObject>) => void,
 ) {
   const path = collectionPath(rt, namespace);
   const waiters: { n: number; resolve: () => void }[] = [];
@@ -94,6 +96,7 @@ export function counter(
         ),
     },
     (change) => {
+      onChange?.(change);
       const key = `${change.object.metadata.namespace}/${change.object.metadata.name}`;
       if (change.type !== 'deleted' && match(change.object)) matched.add(key);
       else matched.delete(key);
