@@ -85,6 +85,7 @@ interface Obj {
     active?: number;
     failed?: number;
     succeeded?: number;
+    hard?: Record<string, string>;
   };
 }
 
@@ -483,8 +484,8 @@ describe('status conflicts', () => {
     await apply({ apiVersion: 'v1', kind: 'List', items: [cycle('c1', 'c2'), cycle('c2', 'c1')] });
     // What a lagging watch shows: the objects before their first status.
     const snapshot = new Map<string, KubeObject>([
-      [`${ns}/c1`, await get(ns, 'lotaadaptation/c1')],
-      [`${ns}/c2`, await get(ns, 'lotaadaptation/c2')],
+      [`${ns}/c1`, (await get(ns, 'lotaadaptation/c1')) as unknown as KubeObject],
+      [`${ns}/c2`, (await get(ns, 'lotaadaptation/c2')) as unknown as KubeObject],
     ]);
     const cache = {
       get: (kind: string, key: string) => (kind === 'LotaAdaptation' ? snapshot.get(key) : undefined),

@@ -18,6 +18,16 @@ function microTime(d: Date): string {
   return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
 
+/**
+ * `<object name>.<unique suffix>`, as client-go names Events, cut so that it stays a valid name (253 characters) for
+ * any valid object name; a cut never leaves a '-' or '.' before the suffix's dot.
+ */
+export function eventName(objectName: string, now: Date): string {
+  const suffix = `${now.getTime().toString(16)}${Math.random().toString(16).slice(2, 6)}`;
+  const keep = objectName.slice(0, 253 - suffix.length - 1).replace(/[-.]+$/, '');
+  return `${keep}.${suffix}`;
+}
+
 export class EventRecorder {
   private readonly client: KubeClient;
   private readonly instance: string;
@@ -35,10 +45,7 @@ export class EventRecorder {
     const body = {
       apiVersion: 'events.k8s.io/v1',
       kind: 'Event',
-      metadata: {
-        name: `${regarding.metadata.name}.${now.getTime().toString(16)}${Math.random().toString(16).slice(2, 6)}`,
-        namespace: ns,
-      },
+      metadata: { name: eventName(regarding.metadata.name, now), namespace: ns },
       eventTime: microTime(now),
       reportingController: REPORTING_CONTROLLER,
       reportingInstance: this.instance.slice(0, 128),

@@ -2,6 +2,7 @@
 // a bounded rate: each pod at most once per interval, at most `maxInFlight` requests at a time, each with a
 // timeout. Reconciles read the latest answer from here and never wait on the network.
 
+import { parseProgress } from '@lota/api/progress';
 import type { Progress } from '@lota/api/trainer-contract';
 
 export interface ProgressPollerOptions {
@@ -72,9 +73,9 @@ export class ProgressPoller {
         signal: AbortSignal.timeout(this.opts.timeoutMs),
       });
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
-      const body = (await res.json()) as Progress;
-      if (typeof body.step !== 'number' || typeof body.totalSteps !== 'number')
-        throw new Error('not a progress object');
+      // The trainer image is the user's: its answer is validated and clamped before it reaches status.
+      const body = parseProgress(await res.json());
+      if (!body) throw new Error('not a progress object');
       entry.progress = { ...body, updateTime: `${new Date().toISOString().slice(0, 19)}Z` };
       this.opts.onOutcome?.('ok');
       this.opts.onUpdate?.(key);

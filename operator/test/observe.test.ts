@@ -1,5 +1,14 @@
+import { observeDependency as fromView } from '@lota/api/dependencies';
 import { describe, expect, it } from 'vitest';
-import { type JobObject, observeDependency, observePhase, type PodObject } from '../src/reconcile/observe.ts';
+import {
+  type AdaptationObject,
+  dependencyView,
+  type JobObject,
+  observePhase,
+  type PodObject,
+} from '../src/reconcile/observe.ts';
+
+const observeDependency = (a: AdaptationObject | undefined) => fromView(dependencyView(a));
 
 const job = (status: JobObject['status'], spec: JobObject['spec'] = {}): JobObject => ({
   metadata: { name: 'a-train', namespace: 'ns', uid: 'job-uid' },
@@ -56,10 +65,13 @@ describe('observePhase', () => {
   it('ignores pods of another Job with the same name (an earlier incarnation)', () => {
     const stranger = { ...pod('Succeeded', { exitCode: 0, message: tm('Succeeded', 'Completed', 'ok') }) };
     stranger.metadata.ownerReferences = [{ ...owner[0], uid: 'old' } as (typeof owner)[0]];
-    expect(observePhase(job(complete), [stranger])).toMatchObject({
-      state: 'Failed',
-      reason: 'InvalidTerminationMessage',
-    });
+    expect(observePhase(job(complete), [stranger])).toMatchObject({ state: 'Lost' });
+  });
+
+  it('counts the attempts and failures of earlier Jobs that the Job carries', () => {
+    const j = job({ active: 1, failed: 1 });
+    j.metadata.annotations = { 'lota.dev/prior-attempts': '2', 'lota.dev/prior-failures': '1' };
+    expect(observePhase(j, [pod('Running')])).toEqual({ state: 'Running', failures: 2, attempts: 4 });
   });
 
   it('takes the trainer reason of a permanent failure, with its exit code', () => {
