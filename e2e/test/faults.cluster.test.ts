@@ -324,7 +324,7 @@ describe('operator faults on the real control plane', () => {
           validations: [
             {
               expression:
-                "!(object.metadata.name in ['ttl', 'ttl-probe']) || !has(object.status.phase) || object.status.phase != 'Succeeded'",
+                "!(object.metadata.name in ['ttl', 'ttl-probe']) || !has(object.status) || !has(object.status.phase) || object.status.phase != 'Succeeded'",
               message: 'test: storing Succeeded is refused',
             },
           ],
@@ -490,6 +490,7 @@ describe('status conflicts', () => {
     const cache = {
       get: (kind: string, key: string) => (kind === 'LotaAdaptation' ? snapshot.get(key) : undefined),
       list: () => [],
+      hasSynced: () => true,
     } as unknown as Informers;
     const kc = new KubeConfig();
     kc.loadFromFile(kubeconfigPath);
