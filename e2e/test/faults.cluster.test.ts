@@ -70,6 +70,22 @@ function scripted(ns: string, name: string, env: Env = {}, spec: Record<string, 
   };
 }
 
+/** A TicketMerge of `refs`' tickets, run by the scripted trainer. */
+function scriptedMerge(ns: string, name: string, refs: string[], env: Env = {}) {
+  return {
+    apiVersion: 'lota.dev/v1alpha1',
+    kind: 'TicketMerge',
+    metadata: { name, namespace: ns },
+    spec: {
+      baseModel: { uri: 'pvc://models/base' },
+      tickets: refs.map((r) => ({ adaptationRef: { name: r } })),
+      method: 'sum',
+      output: { uri: `pvc://models/runs/${name}`, kind: 'model' },
+      trainer: { image: SCRIPTED_TRAINER_IMAGE, env: Object.entries(env).map(([k, value]) => ({ name: k, value })) },
+    },
+  };
+}
+
 const apply = (obj: object) => kubectl(['apply', '-f', '-'], { input: JSON.stringify(obj) });
 
 interface Obj {
@@ -155,6 +171,35 @@ describe('operator faults on the real control plane', () => {
     expect(done.status?.message).toBe('LotaAdaptation podgone succeeded: scripted train done');
     expect(done.status?.mask).toMatchObject({ uri: 'pvc://models/runs/podgone/mask.safetensors' });
     expect((await jobsOf(ns, uid)).map((j) => j.metadata.name).sort()).toEqual(['podgone-calibrate', 'podgone-train']);
+  });
+
+  it('the operator SIGKILLed in every phase (calibrate, train, merge): one Job per phase, the runs complete', async () => {
+    const env = { SCRIPTED_RUN_MS: '4000' };
+    await apply({
+      apiVersion: 'v1',
+      kind: 'List',
+      items: [scripted(ns, 'killed', env), scriptedMerge(ns, 'killed-merge', ['killed'], env)],
+    });
+    const uids: Record<string, string> = {};
+    for (const job of ['killed-calibrate', 'killed-train', 'killed-merge-merge']) {
+      const running = await waitFor(
+        `${job} running`,
+        async () => {
+          const j = await tryGet(ns, `job/${job}`);
+          return j?.status?.active ? j : undefined;
+        },
+        { timeoutMs: 90_000 },
+      );
+      uids[job] = running.metadata.uid;
+      await op.kill();
+      op = await operatorFor([ns, quotaNs]);
+    }
+    expect((await finished(ns, 'lotaadaptation/killed')).status?.phase).toBe('Succeeded');
+    const merge = await finished(ns, 'ticketmerge/killed-merge');
+    expect(merge.status?.phase).toBe('Succeeded');
+    const adaptation = await get(ns, 'lotaadaptation/killed');
+    const jobs = [...(await jobsOf(ns, adaptation.metadata.uid)), ...(await jobsOf(ns, merge.metadata.uid))];
+    expect(Object.fromEntries(jobs.map((j) => [j.metadata.name, j.metadata.uid]))).toEqual(uids);
   });
 
   it('defect 3: a same-named Job the operator does not own fails the run with JobNameConflict, once', async () => {
