@@ -1,10 +1,13 @@
 import { observeDependency as fromView } from '@lota/api/dependencies';
+import { adaptationPlan } from '@lota/api/phase-machine';
 import { describe, expect, it } from 'vitest';
 import {
   type AdaptationObject,
   dependencyView,
   type JobObject,
+  jobRelation,
   observePhase,
+  observeResource,
   type PodObject,
 } from '../src/reconcile/observe.ts';
 
@@ -193,5 +196,41 @@ describe('observeDependency', () => {
         }),
       ),
     ).toEqual({ state: 'Failed', reason: 'InvalidSpec', message: 'bad' });
+  });
+});
+
+describe('observeResource', () => {
+  const plan = adaptationPlan({ name: 'a', generation: 1 }, { method: 'full' });
+  const base = {
+    owner: { kind: 'LotaAdaptation', name: 'a', uid: 'a-uid' },
+    plan,
+    now: new Date(0),
+    progress: () => undefined,
+    dependency: () => undefined,
+  };
+
+  it('waits while a pod of an earlier attempt still stops, and starts once it is gone', () => {
+    const stopping = {
+      ...pod('Running'),
+      metadata: { name: 'old', namespace: 'ns', labels: { 'lota.dev/phase': 'train' } },
+    };
+    expect(observeResource({ ...base, jobs: {}, pods: [stopping] }).phases.train).toEqual({
+      state: 'Queued',
+      message: 'pod old of an earlier attempt is still stopping',
+    });
+    expect(observeResource({ ...base, jobs: {}, pods: [] }).phases.train).toEqual({ state: 'NotStarted' });
+  });
+
+  it("tells its own Job from a previous incarnation's and from a stranger's", () => {
+    const ref = (uid: string, name = 'a', kind = 'LotaAdaptation') => ({
+      metadata: {
+        name: 'a-train',
+        ownerReferences: [{ apiVersion: 'lota.dev/v1alpha1', kind, name, uid, controller: true }],
+      },
+    });
+    expect(jobRelation(ref('a-uid'), base.owner)).toBe('ours');
+    expect(jobRelation(ref('old-uid'), base.owner)).toBe('stale');
+    expect(jobRelation(ref('x', 'other', 'Deployment'), base.owner)).toBe('foreign');
+    expect(jobRelation({ metadata: { name: 'a-train' } }, base.owner)).toBe('foreign');
   });
 });
