@@ -14,6 +14,7 @@ import { EventRecorder } from '../../operator/src/events.ts';
 import type { Informers } from '../../operator/src/informers.ts';
 import { KubeClient } from '../../operator/src/kube/client.ts';
 import type { KubeObject } from '../../operator/src/kube/resources.ts';
+import { LeaderElector } from '../../operator/src/leader.ts';
 import { OperatorMetrics } from '../../operator/src/metrics.ts';
 import { startOperator as startInProcess } from '../../operator/src/operator.ts';
 import { ProgressPoller } from '../../operator/src/progress.ts';
@@ -578,6 +579,50 @@ describe('status conflicts', () => {
 });
 
 describe('two replicas', () => {
+  it('defect 8: a leader whose renewals hang stops leading within its renew deadline', async () => {
+    const ns = await createNamespace(kubectl, 'lease');
+    namespaces.push(ns);
+    const admin = new KubeConfig();
+    admin.loadFromFile(kubeconfigPath);
+    const server = admin.getCurrentCluster();
+    if (!server) throw new Error('no cluster in the kubeconfig');
+    const target = new URL(server.server);
+    const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port) });
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ ...server, server: `https://${target.hostname}:${proxy.port}` }],
+      users: admin.users,
+      contexts: admin.contexts,
+      currentContext: admin.currentContext,
+    });
+    const renewDeadlineMs = 4000;
+    const elector = new LeaderElector({
+      client: new KubeClient(kc),
+      namespace: ns,
+      name: 'hung',
+      identity: 'hung',
+      log: pino({ level: 'silent' }),
+      leaseDurationMs: 15_000,
+      renewDeadlineMs,
+      retryPeriodMs: 1000,
+    });
+    const run = elector.run(
+      () => {},
+      () => {},
+    );
+    try {
+      await waitFor('leading', async () => elector.isLeader());
+      proxy.stall();
+      // Others take over 15 s after the last renewal they saw; this one must have stopped well before.
+      await waitFor('stopped leading', async () => !elector.isLeader(), { timeoutMs: renewDeadlineMs + 3000 });
+    } finally {
+      elector.stop();
+      proxy.resume();
+      await run;
+      await proxy.close();
+    }
+  });
+
   it('defect 8: the leader whose renewals stall stops reconciling before the other takes over', async () => {
     const { ns } = await namespaceWithClaims('leader');
     const kc = parseYaml(readFileSync(kubeconfigPath, 'utf8')) as {
