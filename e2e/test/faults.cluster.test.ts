@@ -623,7 +623,7 @@ describe('two replicas', () => {
     }
   });
 
-  it('defect 8: the leader whose renewals stall stops reconciling before the other takes over', async () => {
+  it("two replicas, the active one's renewals stalled through a proxy: never both lead, it stops reconciling first", async () => {
     const { ns } = await namespaceWithClaims('leader');
     const kc = parseYaml(readFileSync(kubeconfigPath, 'utf8')) as {
       clusters: { cluster: { server: string } }[];
