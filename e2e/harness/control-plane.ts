@@ -50,6 +50,11 @@ export interface ControlPlane {
   pvcRoot?: string;
   /** Stops every component (reverse start order) and removes the run directory; `keepLogs` keeps `logsDir`. */
   stop(opts?: { keepLogs?: boolean }): Promise<void>;
+  /**
+   * Stops the kube-apiserver process (SIGTERM; SIGKILL after `graceMs`) and starts it again with the same flags
+   * and port, as a rolling control-plane upgrade or a crash does; resolves when it is ready again.
+   */
+  restartApiServer(opts?: { graceMs?: number }): Promise<void>;
 }
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -106,27 +111,33 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     });
 
     const server = `https://127.0.0.1:${apiPort}`;
-    const apiserver = startComponent(
-      'kube-apiserver',
-      join(bin, 'kube-apiserver'),
-      [
-        `--etcd-servers=${etcdUrl}`,
-        '--bind-address=127.0.0.1',
-        '--advertise-address=127.0.0.1',
-        `--secure-port=${apiPort}`,
-        `--tls-cert-file=${pki.servingCert}`,
-        `--tls-private-key-file=${pki.servingKey}`,
-        `--client-ca-file=${pki.caCert}`,
-        '--authorization-mode=RBAC',
-        `--service-cluster-ip-range=${SERVICE_CIDR}`,
-        '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
-        `--service-account-key-file=${pki.serviceAccountPub}`,
-        `--service-account-signing-key-file=${pki.serviceAccountKey}`,
-        '--allow-privileged=true',
-        '--profiling=false',
-      ],
-      { logsDir },
-    );
+    const apiserverArgs = [
+      `--etcd-servers=${etcdUrl}`,
+      '--bind-address=127.0.0.1',
+      '--advertise-address=127.0.0.1',
+      `--secure-port=${apiPort}`,
+      `--tls-cert-file=${pki.servingCert}`,
+      `--tls-private-key-file=${pki.servingKey}`,
+      `--client-ca-file=${pki.caCert}`,
+      '--authorization-mode=RBAC',
+      `--service-cluster-ip-range=${SERVICE_CIDR}`,
+      '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+      `--service-account-key-file=${pki.serviceAccountPub}`,
+      `--service-account-signing-key-file=${pki.serviceAccountKey}`,
+      '--allow-privileged=true',
+      '--profiling=false',
+    ];
+    let apiserverStarts = 0;
+    const startApiServer = () =>
+      startComponent(
+        `kube-apiserver${apiserverStarts++ === 0 ? '' : `-${apiserverStarts}`}`,
+        join(bin, 'kube-apiserver'),
+        apiserverArgs,
+        {
+          logsDir,
+        },
+      );
+    const apiserver = startApiServer();
     components.push(apiserver);
 
     const kubeconfigPath = join(dir, 'admin.kubeconfig');
@@ -244,9 +255,22 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
         { timeoutMs, component: node },
       );
     }
+    const restartApiServer = async (restartOpts: { graceMs?: number } = {}) => {
+      const index = components.findIndex((c) => c.name.startsWith('kube-apiserver'));
+      const old = components[index];
+      if (!old) throw new Error('no kube-apiserver to restart');
+      await old.stop(restartOpts.graceMs ?? 5000);
+      const fresh = startApiServer();
+      components[index] = fresh;
+      await waitUntil('kube-apiserver /readyz after a restart', () => httpsOk(`${server}/readyz`, tls), {
+        timeoutMs,
+        component: fresh,
+      });
+    };
     return {
       kubeconfigPath,
       server,
+      restartApiServer,
       kubectl,
       kubectlPath,
       binDir: bin,

@@ -46,8 +46,14 @@ interface Series {
   body: Record<string, unknown>;
 }
 
-function eventName(regarding: string, at: Date): string {
-  return `${regarding}.${at.getTime().toString(16)}${Math.random().toString(16).slice(2, 6)}`;
+/**
+ * `<object name>.<unique suffix>`, as client-go names Events, cut so that it stays a valid name (253 characters) for
+ * any valid object name; a cut never leaves a '-' or '.' before the suffix's dot.
+ */
+export function eventName(objectName: string, now: Date): string {
+  const suffix = `${now.getTime().toString(16)}${Math.random().toString(16).slice(2, 6)}`;
+  const keep = objectName.slice(0, 253 - suffix.length - 1).replace(/[-.]+$/, '');
+  return `${keep}.${suffix}`;
 }
 
 export class EventRecorder {

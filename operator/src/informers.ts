@@ -65,10 +65,14 @@ export interface InformerOptions {
 export class Informers {
   private readonly reflectors = new Map<WatchedKind, Reflector<KubeObject>[]>();
   private readonly onChange: InformerOptions['onChange'];
+  /** The namespace each reflector lists (undefined: all namespaces). */
+  private readonly scopeOf = new Map<Reflector<KubeObject>, string | undefined>();
+  private readonly scopes: (string | undefined)[];
 
   constructor(opts: InformerOptions) {
     this.onChange = opts.onChange;
     const scopes = opts.namespaces.length > 0 ? opts.namespaces : [undefined];
+    this.scopes = scopes;
     for (const kind of Object.keys(WATCHED) as WatchedKind[]) {
       const { rt, labelSelector } = WATCHED[kind];
       this.reflectors.set(
@@ -89,6 +93,7 @@ export class Informers {
               ...(ns !== undefined && { scope: ns }),
             },
           );
+          this.scopeOf.set(reflector, ns);
           return reflector;
         }),
       );
@@ -103,8 +108,20 @@ export class Informers {
     await Promise.all([...this.reflectors.values()].flat().map((r) => r.stop()));
   }
 
-  hasSynced(): boolean {
-    return [...this.reflectors.values()].flat().every((r) => r.hasSynced());
+  /**
+   * Whether the caches have listed: those of `namespace` (each namespace syncs on its own, so that one the operator
+   * cannot list stops no other), or, without an argument, all of them.
+   */
+  hasSynced(namespace?: string): boolean {
+    return [...this.reflectors.values()]
+      .flat()
+      .filter((r) => namespace === undefined || this.scopeOf.get(r) === undefined || this.scopeOf.get(r) === namespace)
+      .every((r) => r.hasSynced());
+  }
+
+  /** Watched namespaces whose caches have not listed yet ('*' for a cluster-wide watch). */
+  unsyncedNamespaces(): string[] {
+    return this.scopes.filter((ns) => !this.hasSynced(ns ?? '')).map((ns) => ns ?? '*');
   }
 
   get<T extends KubeObject>(kind: WatchedKind, key: string): T | undefined {

@@ -132,6 +132,12 @@ export class Manager {
       const end = this.metrics.reconcileTime.startTimer({ controller });
       try {
         const result = await this.reconciler.reconcile(kind, key);
+        if (result.requeue) {
+          // controller-runtime's Requeue: back with the key's backoff (a 409, a refused create), which is kept.
+          queue.addRateLimited(key);
+          this.metrics.reconcileTotal.inc({ controller, result: 'requeue' });
+          continue;
+        }
         queue.forget(key);
         if (result.requeueAfterMs !== undefined) {
           queue.addAfter(key, result.requeueAfterMs);

@@ -33,9 +33,9 @@ export async function startOperator(
   let reconciler: Reconciler | undefined;
   const metrics = new OperatorMetrics({
     resourceCounts: () => reconciler?.resourceCounts() ?? [],
-    phaseAges: () => reconciler?.phaseAges() ?? [],
     ...(opts.defaultMetrics !== undefined && { defaults: opts.defaultMetrics }),
   });
+  let elector: LeaderElector | undefined;
   // client-go's metric of the same name, with the resource instead of the host (one API server).
   const requests = new Counter({
     name: 'rest_client_requests_total',
@@ -50,6 +50,8 @@ export async function startOperator(
     http2: config.kubeApiHttp2,
     onRequest: (method, resource, code) => requests.inc({ method, resource, code }),
   });
+  // Renewals must not wait behind a backlog of reconcile requests in the rate limiter: their own, unlimited client.
+  const leaderClient = client.unlimited();
   let manager: Manager | undefined;
   const informers = new Informers({
     client,
@@ -72,6 +74,8 @@ export async function startOperator(
     progress,
     log,
     defaultImage: config.trainerImage,
+    // A replica writes only while its lease is valid (see leader.ts), so two never act at once.
+    fence: () => !elector || elector.isLeader(),
     ...(opts.resyncMs !== undefined && { resyncMs: opts.resyncMs }),
   });
   manager = new Manager({
@@ -86,17 +90,19 @@ export async function startOperator(
 
   const servers: Server[] = [];
   let workersStarted = false;
+  // Ready once the caches of some watched namespace have synced (it reconciles there); namespaces the operator cannot
+  // list (a missing RoleBinding) are logged by their reflectors and retried, and do not hold back the others.
   const probes = {
     healthy: () => true,
-    ready: () => informers.hasSynced(),
+    ready: () => informers.unsyncedNamespaces().length < (config.namespaces.length || 1),
   };
   if (config.metricsPort > 0) servers.push(await serve(config.metricsPort, { registry: metrics.registry }));
   if (config.healthPort > 0) servers.push(await serve(config.healthPort, { probes }));
 
   informers.start();
   const startWorkers = async () => {
-    // Reconciling on a partial cache could create a Job a full cache would show exists.
-    while (!informers.hasSynced()) await new Promise((r) => setTimeout(r, 50));
+    // Workers start at once: each reconcile waits for its own namespace's caches (a reconcile on a partial cache
+    // could create a Job a full cache would show exists), and no namespace waits for another.
     if (workersStarted) return;
     workersStarted = true;
     // Everything cached so far was enqueued before the workers started; they drain it now.
@@ -104,9 +110,6 @@ export async function startOperator(
     log.info({ namespaces: config.namespaces.length > 0 ? config.namespaces : 'all' }, 'reconcilers started');
   };
 
-  let elector: LeaderElector | undefined;
-  // Renewals must not wait behind a backlog of reconcile requests in the rate limiter: their own, unlimited client.
-  const leaderClient = client.unlimited();
   let done: Promise<'lost' | 'stopped'>;
   let stopDone: (v: 'stopped') => void = () => {};
   if (config.leaderElect) {

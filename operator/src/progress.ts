@@ -5,6 +5,7 @@
 // status write; state of pods that are gone (forget()) or no longer asked about is dropped.
 
 import { isDeepStrictEqual } from 'node:util';
+import { parseProgress } from '@lota/api/progress';
 import type { Progress } from '@lota/api/trainer-contract';
 
 export interface ProgressPollerOptions {
@@ -96,9 +97,9 @@ export class ProgressPoller {
         signal: AbortSignal.timeout(this.opts.timeoutMs),
       });
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
-      const body = (await res.json()) as Progress;
-      if (typeof body.step !== 'number' || typeof body.totalSteps !== 'number')
-        throw new Error('not a progress object');
+      // The trainer image is the user's: its answer is validated and clamped before it reaches status.
+      const body = parseProgress(await res.json());
+      if (!body) throw new Error('not a progress object');
       const { updateTime: _previous, ...last } = entry.progress ?? {};
       this.opts.onOutcome?.('ok');
       if (!entry.progress || !isDeepStrictEqual(last, body)) {
