@@ -28,6 +28,7 @@ import {
   diff,
   parseProm,
   peakRssMb,
+  rssMb,
   type Sample,
   sleep,
   sum,
@@ -37,11 +38,13 @@ const { values } = parseArgs({
   options: {
     n: { type: 'string', default: '1000,5000' },
     'idle-seconds': { type: 'string', default: '60' },
+    'delete-timeout': { type: 'string', default: '300' },
     'operator-arg': { type: 'string', multiple: true, default: [] },
   },
 });
 const sizes = (values.n as string).split(',').map(Number);
 const idleSeconds = Number(values['idle-seconds']);
+const deleteTimeoutMs = Number(values['delete-timeout']) * 1000;
 const operatorArgs = values['operator-arg'] as string[];
 
 const spec = (name: string) => ({
@@ -130,6 +133,7 @@ async function run(n: number) {
     extraArgs: ['--progress-interval=10', ...operatorArgs],
   });
   const pid = operator.component.process.pid as number;
+  const rssStart = rssMb(pid);
   const jobCount = counter(client, JOB, ns);
   await jobCount.synced();
   // Per resource: status writes seen up to and including the first one after its Job appeared (the write that
@@ -195,12 +199,14 @@ async function run(n: number) {
   // 4. Namespace deletion, until the operator's cache holds none of the N.
   const d0 = performance.now();
   await kubectl(['delete', 'namespace', ns, '--wait=false']);
-  for (;;) {
-    const left = sum(await opMetrics(operator.metricsUrl), 'lota_resources');
+  let left = n;
+  while (performance.now() - d0 < deleteTimeoutMs) {
+    left = sum(await opMetrics(operator.metricsUrl), 'lota_resources');
     if (left === 0) break;
     await sleep(250);
   }
   const deleteSeconds = (performance.now() - d0) / 1000;
+  const rssEnd = rssMb(pid);
   const rss = peakRssMb(pid);
   const cpuTotal = cpuSeconds(pid) - cpu0;
   const errors = sum(await opMetrics(operator.metricsUrl), 'controller_runtime_reconcile_errors_total');
@@ -219,7 +225,7 @@ async function run(n: number) {
     `  kubectl create of the N LotaAdaptations alone (no operator) ${fmt(crSeconds)} s: operator / that = ${fmt(jobsSeconds / crSeconds)}`,
   );
   console.log(
-    `operator peak RSS ${fmt(rss, 0)} MB; CPU ${fmt(cpuAtJobs)} s until the Jobs existed, ${fmt(cpuSettled)} s until quiet (${fmt((cpuSettled / n) * 1000, 1)} ms per resource), ${fmt(cpuTotal)} s in all`,
+    `operator peak RSS ${fmt(rss, 0)} MB (${fmt(rssStart, 0)} MB when ready, ${fmt(rssEnd, 0)} MB at the end); CPU ${fmt(cpuAtJobs)} s until the Jobs existed, ${fmt(cpuSettled)} s until quiet (${fmt((cpuSettled / n) * 1000, 1)} ms per resource), ${fmt(cpuTotal)} s in all`,
   );
   const untilJob = [...writesUntilJob.values()].reduce((a, b) => a + b, 0);
   console.log(
@@ -229,7 +235,9 @@ async function run(n: number) {
     `idle over ${fmt(idleWall, 0)} s: CPU ${fmt((idleCpu / idleWall) * 100)}% of a core, ${idleReconciles} reconciles = ${fmt((idleReconciles / n) * (600 / idleWall), 3)} per resource per 10 min`,
   );
   console.log(
-    `namespace deletion reflected in the operator's cache after ${fmt(deleteSeconds)} s; reconcile errors: ${errors}`,
+    left === 0
+      ? `namespace deletion reflected in the operator's cache after ${fmt(deleteSeconds)} s; reconcile errors: ${errors}`
+      : `namespace deletion: ${left} of ${n} resources still in the operator's cache after ${fmt(deleteSeconds)} s (the namespace controller was still deleting); reconcile errors: ${errors}`,
   );
   console.log('API requests per resource, apply → quiet (API server /metrics, all clients; ≥ 0.01 shown):');
   for (const [k, v] of [...apiSettled].sort((a, b) => b[1] - a[1]))

@@ -42,6 +42,15 @@ describe('Store indexes and tombstones', () => {
     expect(store.byIndex(BY_WAITS_ON, 'other/a')).toEqual([]);
   });
 
+  it('drops managedFields, which nothing reads, to keep the cache small', () => {
+    const store = new Store<KubeObject>();
+    const withFields = {
+      metadata: { name: 'a', namespace: 'ns', resourceVersion: '1', managedFields: [{ manager: 'x' }] },
+    };
+    store.upsert(withFields as KubeObject);
+    expect(store.get('ns/a')?.metadata).toEqual({ name: 'a', namespace: 'ns', resourceVersion: '1' });
+  });
+
   it('refuses a late event for a deleted object, and forgets the tombstone after its time', () => {
     let now = 0;
     const store = new Store<KubeObject>({ tombstoneTtlMs: 1000, now: () => now });

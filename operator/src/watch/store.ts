@@ -123,6 +123,10 @@ export class Store<T extends KubeObject> {
 
   /** Applies an added or modified object; returns the change, or undefined for a duplicate or stale version. */
   upsert(object: T): StoreChange<T> | undefined {
+    // Server-side apply's bookkeeping is often the biggest part of an object and nothing here reads it
+    // (controller-runtime's caches drop it too). A status PUT without it leaves the server's copy as it is.
+    const meta = object.metadata as { managedFields?: unknown };
+    if (meta.managedFields) delete meta.managedFields;
     const key = keyOf(object);
     const rv = object.metadata.resourceVersion;
     const old = this.objects.get(key);
