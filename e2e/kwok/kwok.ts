@@ -18,7 +18,8 @@ export const KWOK_PLACEMENT = {
   tolerations: [{ key: KWOK_NODE_LABEL, operator: 'Equal', value: 'true', effect: 'NoSchedule' }],
 };
 
-const JOB_NAME = '{{ index .metadata.labels "batch.kubernetes.io/job-name" }}';
+/** In the termination message: a template variable (the JSON around it must not quote a template's own quotes). */
+const JOB_NAME = '{{ $job }}';
 const SHA = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 
 /** The termination message a successful phase writes; artifact URIs name the pod's Job (a template). */
@@ -89,6 +90,7 @@ export function kwokStages(opts: { runMs?: number } = {}): object[] {
       next: {
         statusTemplate: [
           '{{ $now := Now }}',
+          '{{ $job := index .metadata.labels "batch.kubernetes.io/job-name" }}',
           'conditions:',
           '- {type: Ready, status: "False", reason: PodCompleted, lastTransitionTime: {{ $now | Quote }}}',
           '- {type: ContainersReady, status: "False", reason: PodCompleted, lastTransitionTime: {{ $now | Quote }}}',
@@ -123,7 +125,66 @@ export function kwokStages(opts: { runMs?: number } = {}): object[] {
       next: { finalizers: { empty: true }, delete: true },
     },
   };
-  return [running, ...complete, gone];
+  return [...nodeStages(), running, ...complete, gone];
+}
+
+/** A node becomes Ready with the capacity it was registered with, and reports in every 20 s (kwok renews its Lease). */
+function nodeStages(): object[] {
+  const node = { apiGroup: 'v1', kind: 'Node' };
+  const conditions = (status: string) =>
+    [
+      'conditions:',
+      ...[
+        ['Ready', 'True', 'KubeletReady'],
+        ['MemoryPressure', 'False', 'KubeletHasSufficientMemory'],
+        ['DiskPressure', 'False', 'KubeletHasNoDiskPressure'],
+        ['PIDPressure', 'False', 'KubeletHasSufficientPID'],
+        ['NetworkUnavailable', 'False', 'RouteCreated'],
+      ].map(
+        ([type, value, reason]) =>
+          `- {type: ${type}, status: "${value}", reason: ${reason}, message: kwok, lastHeartbeatTime: {{ $now | Quote }}, lastTransitionTime: {{ ${status} | Quote }}}`,
+      ),
+    ].join('\n');
+  const readyIs = (op: string) => ({
+    key: '.status.conditions.[] | select( .type == "Ready" ) | .status',
+    operator: op,
+    values: ['True'],
+  });
+  return [
+    {
+      apiVersion: 'kwok.x-k8s.io/v1alpha1',
+      kind: 'Stage',
+      metadata: { name: 'lota-node-initialize' },
+      spec: {
+        resourceRef: node,
+        selector: { matchExpressions: [readyIs('NotIn')] },
+        next: {
+          statusTemplate: [
+            '{{ $now := Now }}',
+            conditions('$now'),
+            'addresses:',
+            '- {type: InternalIP, address: {{ NodeIP | Quote }}}',
+            'allocatable:',
+            '{{ YAML .status.allocatable 1 }}',
+            'capacity:',
+            '{{ YAML .status.capacity 1 }}',
+            'phase: Running',
+          ].join('\n'),
+        },
+      },
+    },
+    {
+      apiVersion: 'kwok.x-k8s.io/v1alpha1',
+      kind: 'Stage',
+      metadata: { name: 'lota-node-heartbeat' },
+      spec: {
+        resourceRef: node,
+        selector: { matchExpressions: [readyIs('In')] },
+        delay: { durationMilliseconds: 20_000, jitterDurationMilliseconds: 21_000 },
+        next: { statusTemplate: ['{{ $now := Now }}', conditions('.metadata.creationTimestamp')].join('\n') },
+      },
+    },
+  ];
 }
 
 export interface Kwok {
