@@ -38,6 +38,9 @@ const operatorArgs = values['operator-arg'] as string[];
 const fmt = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : String(x));
 
 const cp = await startControlPlane({ node: false });
+// Ctrl-C or a timeout still stops the control plane.
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  process.once(signal, () => void cp.stop().finally(() => process.exit(130)));
 const repoRoot = new URL('..', import.meta.url).pathname;
 const kc = new KubeConfig();
 kc.loadFromFile(cp.kubeconfigPath);
@@ -50,8 +53,14 @@ async function createFile(items: object[], file: string) {
   writeFileSync(file, JSON.stringify({ apiVersion: 'v1', kind: 'List', items }));
   await kubectl(['create', '-f', file, '-o', 'name'], { timeoutMs: 1_800_000 });
 }
+/** Waits (at most 2 minutes: the namespace controller is slow with thousands of pods) for a namespace to go. */
 async function nsGone(ns: string) {
-  while ((await kubectl(['get', 'namespace', ns, '--ignore-not-found', '-o', 'name'])).trim() !== '') await sleep(1000);
+  const t0 = performance.now();
+  while (performance.now() - t0 < 120_000) {
+    if ((await kubectl(['get', 'namespace', ns, '--ignore-not-found', '-o', 'name'])).trim() === '') return;
+    await sleep(1000);
+  }
+  console.log(`(namespace ${ns} still terminating after 120 s; going on)`);
 }
 const complete = (o: KubeObject) =>
   (o as { status?: { conditions?: { type: string; status: string }[] } }).status?.conditions?.some(

@@ -57,6 +57,9 @@ const spec = (name: string) => ({
 const names = (n: number) => Array.from({ length: n }, (_, i) => `r${String(i).padStart(5, '0')}`);
 
 const cp = await startControlPlane({ node: false });
+// Ctrl-C or a timeout still stops the control plane.
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  process.once(signal, () => void cp.stop().finally(() => process.exit(130)));
 const repoRoot = new URL('..', import.meta.url).pathname;
 const kc = new KubeConfig();
 kc.loadFromFile(cp.kubeconfigPath);
@@ -66,12 +69,15 @@ const apiMetrics = async () => parseProm(await kubectl(['get', '--raw', '/metric
 const opMetrics = async (url: string) => parseProm(await (await fetch(url)).text());
 const fmt = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : String(x));
 
+/** Waits (at most 2 minutes: the namespace controller is slow with thousands of pods) for a namespace to go. */
 async function nsGone(ns: string) {
-  for (;;) {
+  const t0 = performance.now();
+  while (performance.now() - t0 < 120_000) {
     const out = await kubectl(['get', 'namespace', ns, '--ignore-not-found', '-o', 'name']);
     if (out.trim() === '') return;
     await sleep(1000);
   }
+  console.log(`(namespace ${ns} still terminating after 120 s; going on)`);
 }
 
 async function createFile(items: object[], file: string): Promise<number> {
