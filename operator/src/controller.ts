@@ -20,6 +20,7 @@ import { TRAINER_PHASES, type TrainerPhase } from '@lota/api/trainer-contract';
 import type { ResolvedAdaptationSpec, ResolvedMergeSpec } from '@lota/api/types';
 import type { Logger } from 'pino';
 import type { EventRecorder } from './events.ts';
+import { BY_OWNER_UID } from './indexes.ts';
 import type { Informers } from './informers.ts';
 import { ApiError, isAlreadyExists, isConflict, isNotFound, type KubeClient } from './kube/client.ts';
 import {
@@ -37,7 +38,7 @@ import {
 import type { OperatorMetrics } from './metrics.ts';
 import type { ProgressPoller } from './progress.ts';
 import { desiredJob } from './reconcile/job.ts';
-import { jobName, LABELS } from './reconcile/names.ts';
+import { jobName } from './reconcile/names.ts';
 import {
   type AdaptationObject,
   type JobObject,
@@ -119,6 +120,8 @@ export class NotLeaderError extends Error {
 interface ActOutcome {
   requeueAfterMs?: number;
   requeue?: boolean;
+  /** The Job just created: its status is written now rather than after its watch event (one write, not two). */
+  created?: { phase: TrainerPhase; job: string };
   /** What acting revealed about the phase (a refused or conflicting create): observed again before status. */
   phase?: { phase: TrainerPhase; observation: PhaseObservation };
 }
@@ -162,16 +165,24 @@ export class Reconciler {
     if (act.phase) {
       observations.phases[act.phase.phase] = act.phase.observation;
       t = nextState(plan, obj.status, observations);
+    } else if (act.created) {
+      // Write the status the new Job leads to now, not after its watch event: one status write instead of two.
+      observations.phases[act.created.phase] = {
+        state: 'Queued',
+        message: `waiting for a pod of Job ${act.created.job} to run`,
+      };
+      t = { ...nextState(plan, obj.status, observations), events: t.events };
     }
 
     const written = await this.writeStatus(cfg, obj, t);
     if (written === 'conflict') return { requeue: true };
     if (written === 'gone') return {};
+    if (written !== obj) informers.assume(kind, written);
     metrics.recordTransition(kind, key, obj.status, t.status);
     for (const e of t.events) await this.deps.events.record(written, e);
 
     const requeueAfterMs = min(act.requeueAfterMs, await this.afterFinished(obj, resolved, t, now));
-    const result = this.nextLook(plan, t, now, requeueAfterMs);
+    const result = this.nextLook(plan, observations, t, now, requeueAfterMs);
     this.deps.log.debug({ kind, namespace, name, phase: t.status.phase, action: t.action.type }, 'reconciled');
     return act.requeue ? { ...result, requeue: true } : result;
   }
@@ -181,7 +192,7 @@ export class Reconciler {
     const { informers, progress } = this.deps;
     const ns = obj.metadata.namespace ?? '';
     const owner = { kind: obj.kind, name: obj.metadata.name, uid: obj.metadata.uid ?? '' };
-    const pods = informers.list<PodObject>('Pod', ns).filter((p) => p.metadata.labels?.[LABELS.ownerUid] === owner.uid);
+    const pods = informers.byIndex<PodObject>('Pod', BY_OWNER_UID, owner.uid);
     const jobs: Partial<Record<TrainerPhase, JobObject>> = {};
     for (const phase of plan.phases) {
       const job = informers.get<JobObject>('Job', `${ns}/${jobName(owner.name, phase)}`);
@@ -274,10 +285,10 @@ export class Reconciler {
     }
     try {
       this.checkFence();
-      await client.create(collectionPath(JOB, ns), job);
+      this.deps.informers.assume('Job', await client.create<KubeObject>(collectionPath(JOB, ns), job));
       metrics.jobsCreated.inc({ kind: cfg.kind, phase: action.phase });
       log.info({ kind: cfg.kind, namespace: ns, name: obj.metadata.name, job: name }, 'created Job');
-      return {};
+      return { created: { phase: action.phase, job: name } };
     } catch (error) {
       if (isAlreadyExists(error)) return this.alreadyExists(obj, action.phase, name);
       if (!(error instanceof ApiError)) throw error;
@@ -370,13 +381,19 @@ export class Reconciler {
   }
 
   /** When to reconcile again without a watch event: progress readings, deadlines, a fallback resync. */
-  private nextLook(plan: Plan, t: Transition, now: Date, after: number | undefined): ReconcileResult {
+  private nextLook(
+    plan: Plan,
+    observations: Observations,
+    t: Transition,
+    now: Date,
+    after: number | undefined,
+  ): ReconcileResult {
     let requeueAfterMs = after;
     const phase = t.status.phase;
     if (phase !== 'Succeeded' && phase !== 'Failed' && phase !== 'Suspended') {
-      requeueAfterMs = min(requeueAfterMs, this.deps.resyncMs ?? 30_000);
+      requeueAfterMs = min(requeueAfterMs, this.deps.resyncMs ?? 600_000);
       // While a trainer runs, look again when its next progress reading is due, so status.progress stays live.
-      if (phase === 'Calibrating' || phase === 'Training' || phase === 'Merging')
+      if (Object.values(observations.phases).some((o) => o?.state === 'Running'))
         requeueAfterMs = min(requeueAfterMs, this.deps.progress.intervalMs);
       if (plan.activeDeadlineSeconds !== undefined && t.status.startTime) {
         const left = Date.parse(t.status.startTime) + plan.activeDeadlineSeconds * 1000 - now.getTime();
