@@ -156,7 +156,7 @@ export class Reconciler {
       invalid = String(error instanceof Error ? error.message : error);
     }
     const plan = cfg.plan(obj.metadata, resolved ?? (obj.spec as ResolvedAdaptationSpec));
-    const observations = await this.observe(obj, plan, now);
+    const { observations, jobs } = await this.observe(obj, plan, now);
     if (invalid !== undefined)
       observations.phases[plan.phases[0] as TrainerPhase] = permanentFailure('InvalidSpec', invalid);
 
@@ -182,13 +182,19 @@ export class Reconciler {
     for (const e of t.events) await this.deps.events.record(written, e);
 
     const requeueAfterMs = min(act.requeueAfterMs, await this.afterFinished(obj, resolved, t, now));
-    const result = this.nextLook(plan, observations, t, now, requeueAfterMs);
+    // A phase waiting for an earlier attempt's pod to stop has no Job whose events would wake it: look again soon.
+    const stopping = plan.phases.some((p) => !jobs[p] && observations.phases[p]?.state === 'Queued');
+    const result = this.nextLook(plan, observations, t, now, stopping ? min(requeueAfterMs, 1000) : requeueAfterMs);
     this.deps.log.debug({ kind, namespace, name, phase: t.status.phase, action: t.action.type }, 'reconciled');
     return act.requeue ? { ...result, requeue: true } : result;
   }
 
   /** Observations from the caches; a finished Job whose pod is missing from the cache is checked with the API. */
-  private async observe(obj: OwnedResource, plan: Plan, now: Date): Promise<Observations> {
+  private async observe(
+    obj: OwnedResource,
+    plan: Plan,
+    now: Date,
+  ): Promise<{ observations: Observations; jobs: Partial<Record<TrainerPhase, JobObject>> }> {
     const { informers, progress } = this.deps;
     const ns = obj.metadata.namespace ?? '';
     const owner = { kind: obj.kind, name: obj.metadata.name, uid: obj.metadata.uid ?? '' };
@@ -219,7 +225,7 @@ export class Reconciler {
       });
       observations.phases[phase] = observePhase(job, live.items);
     }
-    return observations;
+    return { observations, jobs };
   }
 
   private async act(
