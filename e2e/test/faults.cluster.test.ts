@@ -319,8 +319,14 @@ describe('operator faults on the real control plane', () => {
     const template = (first.spec as { template: { spec: { securityContext: Record<string, unknown> } } }).template.spec;
     // Soft assertions: each part of defect 12 reports on its own.
     expect.soft(template.securityContext).toMatchObject({ fsGroup: 65532, fsGroupChangePolicy: 'OnRootMismatch' });
-    await waitFor('attempts 2 in status', async () => {
-      return (await get(ns, 'lotaadaptation/budget')).status?.attempts?.calibrate === 2;
+    const marks = () =>
+      readFileSync(join(markers, 'marks/calibrate.log'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' '));
+    await waitFor('attempts 2 in status, the second running', async () => {
+      const attempts = (await get(ns, 'lotaadaptation/budget')).status?.attempts?.calibrate;
+      return attempts === 2 && marks().filter((m) => m[0] === 'start').length === 2;
     });
     await kubectl(['delete', 'job', 'budget-calibrate', '-n', ns, '--wait=false']);
     const second = await waitFor(
@@ -333,11 +339,6 @@ describe('operator faults on the real control plane', () => {
     );
     // One failure spent of backoffLimit 2: the new Job may fail once more.
     expect.soft(second.spec?.backoffLimit).toBe(1);
-    const marks = () =>
-      readFileSync(join(markers, 'marks/calibrate.log'), 'utf8')
-        .trim()
-        .split('\n')
-        .map((l) => l.split(' '));
     await waitFor('the third attempt started', async () => marks().filter((m) => m[0] === 'start').length === 3);
     // The second pod (deleted with its Job) had stopped before the third started.
     const starts = marks()
@@ -548,6 +549,8 @@ describe('status conflicts', () => {
     const cache = {
       get: (kind: string, key: string) => (kind === 'LotaAdaptation' ? snapshot.get(key) : undefined),
       list: () => [],
+      byIndex: () => [],
+      assume: () => {},
       hasSynced: () => true,
     } as unknown as Informers;
     const kc = new KubeConfig();

@@ -120,6 +120,8 @@ export class NotLeaderError extends Error {
 interface ActOutcome {
   requeueAfterMs?: number;
   requeue?: boolean;
+  /** The Job just created: its status is written now rather than after its watch event (one write, not two). */
+  created?: { phase: TrainerPhase; job: string };
   /** What acting revealed about the phase (a refused or conflicting create): observed again before status. */
   phase?: { phase: TrainerPhase; observation: PhaseObservation };
 }
@@ -154,7 +156,7 @@ export class Reconciler {
       invalid = String(error instanceof Error ? error.message : error);
     }
     const plan = cfg.plan(obj.metadata, resolved ?? (obj.spec as ResolvedAdaptationSpec));
-    const observations = await this.observe(obj, plan, now);
+    const { observations, jobs } = await this.observe(obj, plan, now);
     if (invalid !== undefined)
       observations.phases[plan.phases[0] as TrainerPhase] = permanentFailure('InvalidSpec', invalid);
 
@@ -163,6 +165,13 @@ export class Reconciler {
     if (act.phase) {
       observations.phases[act.phase.phase] = act.phase.observation;
       t = nextState(plan, obj.status, observations);
+    } else if (act.created) {
+      // Write the status the new Job leads to now, not after its watch event: one status write instead of two.
+      observations.phases[act.created.phase] = {
+        state: 'Queued',
+        message: `waiting for a pod of Job ${act.created.job} to run`,
+      };
+      t = { ...nextState(plan, obj.status, observations), events: t.events };
     }
 
     const written = await this.writeStatus(cfg, obj, t);
@@ -173,14 +182,19 @@ export class Reconciler {
     for (const e of t.events) await this.deps.events.record(written, e);
 
     const requeueAfterMs = min(act.requeueAfterMs, await this.afterFinished(obj, resolved, t, now));
-    const running = Object.values(observations.phases).some((o) => o?.state === 'Running');
-    const result = this.nextLook(plan, t, now, requeueAfterMs, running);
+    // A phase waiting for an earlier attempt's pod to stop has no Job whose events would wake it: look again soon.
+    const stopping = plan.phases.some((p) => !jobs[p] && observations.phases[p]?.state === 'Queued');
+    const result = this.nextLook(plan, observations, t, now, stopping ? min(requeueAfterMs, 1000) : requeueAfterMs);
     this.deps.log.debug({ kind, namespace, name, phase: t.status.phase, action: t.action.type }, 'reconciled');
     return act.requeue ? { ...result, requeue: true } : result;
   }
 
   /** Observations from the caches; a finished Job whose pod is missing from the cache is checked with the API. */
-  private async observe(obj: OwnedResource, plan: Plan, now: Date): Promise<Observations> {
+  private async observe(
+    obj: OwnedResource,
+    plan: Plan,
+    now: Date,
+  ): Promise<{ observations: Observations; jobs: Partial<Record<TrainerPhase, JobObject>> }> {
     const { informers, progress } = this.deps;
     const ns = obj.metadata.namespace ?? '';
     const owner = { kind: obj.kind, name: obj.metadata.name, uid: obj.metadata.uid ?? '' };
@@ -211,7 +225,7 @@ export class Reconciler {
       });
       observations.phases[phase] = observePhase(job, live.items);
     }
-    return observations;
+    return { observations, jobs };
   }
 
   private async act(
@@ -280,13 +294,7 @@ export class Reconciler {
       this.deps.informers.assume('Job', await client.create<KubeObject>(collectionPath(JOB, ns), job));
       metrics.jobsCreated.inc({ kind: cfg.kind, phase: action.phase });
       log.info({ kind: cfg.kind, namespace: ns, name: obj.metadata.name, job: name }, 'created Job');
-      // Report the new Job in this reconcile's status write, not in another one after its watch event.
-      return {
-        phase: {
-          phase: action.phase,
-          observation: { state: 'Queued', message: `waiting for a pod of Job ${name} to run` },
-        },
-      };
+      return { created: { phase: action.phase, job: name } };
     } catch (error) {
       if (isAlreadyExists(error)) return this.alreadyExists(obj, action.phase, name);
       if (!(error instanceof ApiError)) throw error;
@@ -379,14 +387,20 @@ export class Reconciler {
   }
 
   /** When to reconcile again without a watch event: progress readings, deadlines, a fallback resync. */
-  private nextLook(plan: Plan, t: Transition, now: Date, after: number | undefined, running: boolean): ReconcileResult {
+  private nextLook(
+    plan: Plan,
+    observations: Observations,
+    t: Transition,
+    now: Date,
+    after: number | undefined,
+  ): ReconcileResult {
     let requeueAfterMs = after;
     const phase = t.status.phase;
     if (phase !== 'Succeeded' && phase !== 'Failed' && phase !== 'Suspended') {
-      // Changes arrive through the watches; the resync only bounds what a lost event could cost.
       requeueAfterMs = min(requeueAfterMs, this.deps.resyncMs ?? 600_000);
       // While a trainer runs, look again when its next progress reading is due, so status.progress stays live.
-      if (running) requeueAfterMs = min(requeueAfterMs, this.deps.progress.intervalMs);
+      if (Object.values(observations.phases).some((o) => o?.state === 'Running'))
+        requeueAfterMs = min(requeueAfterMs, this.deps.progress.intervalMs);
       if (plan.activeDeadlineSeconds !== undefined && t.status.startTime) {
         const left = Date.parse(t.status.startTime) + plan.activeDeadlineSeconds * 1000 - now.getTime();
         requeueAfterMs = min(requeueAfterMs, Math.max(left, 0) + 1000);

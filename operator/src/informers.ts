@@ -64,10 +64,10 @@ export interface InformerOptions {
 
 export class Informers {
   private readonly reflectors = new Map<WatchedKind, Reflector<KubeObject>[]>();
-  private readonly onChange: InformerOptions['onChange'];
   /** The namespace each reflector lists (undefined: all namespaces). */
   private readonly scopeOf = new Map<Reflector<KubeObject>, string | undefined>();
   private readonly scopes: (string | undefined)[];
+  private readonly onChange: InformerOptions['onChange'];
 
   constructor(opts: InformerOptions) {
     this.onChange = opts.onChange;

@@ -50,8 +50,6 @@ export async function startOperator(
     http2: config.kubeApiHttp2,
     onRequest: (method, resource, code) => requests.inc({ method, resource, code }),
   });
-  // Renewals must not wait behind a backlog of reconcile requests in the rate limiter: their own, unlimited client.
-  const leaderClient = client.unlimited();
   let manager: Manager | undefined;
   const informers = new Informers({
     client,
@@ -110,6 +108,8 @@ export async function startOperator(
     log.info({ namespaces: config.namespaces.length > 0 ? config.namespaces : 'all' }, 'reconcilers started');
   };
 
+  // Renewals must not wait behind a backlog of reconcile requests in the rate limiter: their own, unlimited client.
+  const leaderClient = client.unlimited();
   let done: Promise<'lost' | 'stopped'>;
   let stopDone: (v: 'stopped') => void = () => {};
   if (config.leaderElect) {
