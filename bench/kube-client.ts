@@ -2,7 +2,7 @@
 // and N GETs with C in flight, through (a) one HTTP/2 connection, (b) a pool of HTTP/1.1 keep-alive connections,
 // (c) a new connection (and TLS handshake) per request, as the client did before it pooled. Printed: wall seconds
 // and this process's CPU seconds per mode, and the ratios to (a). Not a test.
-//   npx node bench/kube-client.ts [--n=2000] [--concurrency=8]
+//   node bench/kube-client.ts [--n=2000] [--concurrency=8]
 import { parseArgs } from 'node:util';
 import { startControlPlane } from '../e2e/harness/control-plane.ts';
 import { KubeClient } from '../operator/src/kube/client.ts';

@@ -8,7 +8,8 @@
 //   - exactly one Job per phase per resource, checked from the API server; reconcile errors;
 //   - API requests per completed resource (API server /metrics, all clients; and the operator's own counter);
 //   - the operator's peak RSS and CPU seconds.
-// Not a test. `npx node bench/operator-lifecycle.ts [--n=1000] [--m=100] [--run-ms=0] [--operator-arg=...]`
+// Not a test.
+//   node bench/operator-lifecycle.ts [--n=1000] [--m=100] [--run-ms=0] [--nodes=4] [--operator-arg=...]
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';

@@ -10,7 +10,7 @@
 //   - seconds until a deletion of the namespace (N resources) is reflected in the operator's cache.
 // The KWOK lifecycle part (pods run to completion on fake nodes) is bench/operator-lifecycle.ts. Not a test.
 //
-//   npx node bench/operator-scale.ts [--n=1000,5000] [--idle-seconds=60] [--operator-arg=--kube-api-qps=100 ...]
+//   node bench/operator-scale.ts [--n=1000,5000] [--idle-seconds=60] [--operator-arg=--kube-api-qps=100 ...]
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
