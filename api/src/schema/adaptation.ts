@@ -11,6 +11,7 @@ import {
   Message,
   ModelRef,
   ObservedGeneration,
+  OUTPUT_SHA256,
   Progress,
   Results,
   RunFields,
@@ -303,7 +304,7 @@ export const TicketStatus = Obj(
     uri: ArtifactUri('The ticket file.'),
     bytes: Int({ description: 'Its size in bytes.', minimum: 0 }),
     density: Density('Fraction of target entries the ticket stores.'),
-    sha256: Str({ description: 'SHA-256 of the file.', maxLength: 64 }),
+    sha256: Str({ description: OUTPUT_SHA256, maxLength: 64 }),
   },
   { description: 'The sparse task vector θ_LoTA − θ_base.' },
 );

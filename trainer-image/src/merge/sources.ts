@@ -2,12 +2,13 @@
 // packed mask + values) and a dense fine-tuned checkpoint (δ = θ_i − θ_base, computed per tensor) both yield one
 // tensor's δ at a time, so a merge never holds more than the tensor it is working on.
 import { stat } from 'node:fs/promises';
+import { BaseModelMismatchError } from '../errors.ts';
 import { Checkpoint } from '../io/checkpoint.ts';
 import { InvalidArtifactError } from '../io/errors.ts';
 import { SafetensorsReader } from '../io/safetensors.ts';
-import { BaseModelMismatchError } from '../lota/errors.ts';
 import { countSet, emptyMask, maskFromBits, type PackedMask } from '../lota/mask.ts';
-import { readTicketHeader } from '../lota/ticket.ts';
+import { assertTicketFingerprint, assertTicketShapesFit, readTicketHeader } from '../lota/ticket.ts';
+import type { SparseDelta } from './sparse.ts';
 
 export interface TaskVector {
   /** δ for the whole tensor, dense float32. */
@@ -20,8 +21,10 @@ export interface TaskVectorSource {
   readonly label: string;
   readonly path: string;
   readonly kind: 'ticket' | 'model';
-  /** Throws BaseModelMismatchError unless this input belongs to the base (fingerprint, tensor names, shapes). */
-  check(base: Checkpoint, baseFingerprint: () => Promise<string>): Promise<void>;
+  /** Throws BaseModelMismatchError unless this input's tensors fit the base (names, shapes). */
+  checkShapes(base: Checkpoint): void;
+  /** Throws BaseModelMismatchError unless this input was made for the base of this fingerprint (tickets say so). */
+  checkFingerprint(fingerprint: string): void;
   /** δ of one base tensor; undefined when this input leaves it unchanged. */
   delta(name: string, base: Float32Array): Promise<TaskVector | undefined>;
   close(): Promise<void>;
@@ -67,40 +70,40 @@ export class TicketSource implements TaskVectorSource {
     return this.reader.metadata.base_fingerprint as string;
   }
 
-  async check(base: Checkpoint, baseFingerprint: () => Promise<string>): Promise<void> {
-    for (const [name, shape] of this.shapes) {
-      if (!base.has(name))
-        throw new BaseModelMismatchError(`ticket ${this.path}: tensor ${name} is not in the base model`);
-      const baseShape = base.info(name).shape;
-      if (!sameShape(shape, baseShape)) {
-        throw new BaseModelMismatchError(
-          `ticket ${this.path}: ${name} has shape [${shape}], the base has [${baseShape}]`,
-        );
-      }
-    }
-    const expected = await baseFingerprint();
-    if (this.baseFingerprint !== expected) {
-      throw new BaseModelMismatchError(
-        `ticket ${this.path} was made for base model ${this.baseFingerprint.slice(0, 16)}…, not this base (${expected.slice(0, 16)}…)`,
-      );
-    }
+  checkShapes(base: Checkpoint): void {
+    assertTicketShapesFit(`ticket ${this.path}`, this.shapes, (name) =>
+      base.has(name) ? base.info(name).shape : undefined,
+    );
   }
 
-  async delta(name: string, base: Float32Array): Promise<TaskVector | undefined> {
-    const shape = this.shapes.get(name);
-    if (!shape) return undefined;
+  checkFingerprint(fingerprint: string): void {
+    assertTicketFingerprint(`ticket ${this.path}`, this.baseFingerprint, fingerprint);
+  }
+
+  /** The ticket's mask and values of one tensor of `entries` entries; undefined when it leaves the tensor alone. */
+  async entries(name: string, entries: number): Promise<SparseDelta | undefined> {
+    if (!this.shapes.has(name)) return undefined;
     const fail = (problem: string) =>
       new InvalidArtifactError(this.path, problem, { tensor: name, reason: 'InvalidTicket' });
     let claimed: PackedMask;
     try {
-      claimed = maskFromBits((await this.reader.read(`mask/${name}`)) as Uint8Array, base.length);
+      claimed = maskFromBits((await this.reader.read(`mask/${name}`)) as Uint8Array, entries);
     } catch (error) {
       if (error instanceof InvalidArtifactError) throw error;
       throw fail((error as Error).message);
     }
-    const packed = await this.reader.readFloat32(`delta/${name}`);
-    if (packed.length !== countSet(claimed))
-      throw fail(`has ${packed.length} values for ${countSet(claimed)} mask entries`);
+    const values = await this.reader.readFloat32(`delta/${name}`);
+    const count = countSet(claimed);
+    if (values.length !== count) throw fail(`has ${values.length} values for ${count} mask entries`);
+    for (let i = 0; i < values.length; i++)
+      if (!Number.isFinite(values[i] as number)) throw fail('holds a NaN or infinite delta');
+    return { claimed, values };
+  }
+
+  async delta(name: string, base: Float32Array): Promise<TaskVector | undefined> {
+    const sparse = await this.entries(name, base.length);
+    if (!sparse) return undefined;
+    const { claimed, values: packed } = sparse;
     const values = new Float32Array(base.length);
     const bits = claimed.bits;
     let j = 0;
@@ -112,7 +115,6 @@ export class TicketSource implements TaskVectorSource {
         byte ^= low;
       }
     }
-    for (const x of packed) if (!Number.isFinite(x)) throw fail('holds a NaN or infinite delta');
     return { values, claimed };
   }
 
@@ -122,7 +124,7 @@ export class TicketSource implements TaskVectorSource {
 }
 
 /** A dense fine-tuned model directory of the same architecture: δ = fl32(θ_i − θ_base), as MergeKit takes it. */
-export class DenseModelSource implements TaskVectorSource {
+class DenseModelSource implements TaskVectorSource {
   readonly kind = 'model';
   readonly label: string;
   readonly path: string;
@@ -138,7 +140,10 @@ export class DenseModelSource implements TaskVectorSource {
     return new DenseModelSource(path, label, await Checkpoint.open(path));
   }
 
-  async check(base: Checkpoint): Promise<void> {
+  /** A fine-tuned model carries no fingerprint of its base; names and shapes are the check. */
+  checkFingerprint(): void {}
+
+  checkShapes(base: Checkpoint): void {
     for (const name of this.checkpoint.names()) {
       if (!base.has(name))
         throw new BaseModelMismatchError(`model ${this.path}: tensor ${name} is not in the base model`);
