@@ -154,9 +154,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
         `kube-apiserver${apiserverStarts++ === 0 ? '' : `-${apiserverStarts}`}`,
         join(bin, 'kube-apiserver'),
         apiserverArgs,
-        {
-          logsDir,
-        },
+        { logsDir },
       );
     const apiserver = startApiServer();
     components.push(apiserver);

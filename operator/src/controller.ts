@@ -171,7 +171,8 @@ export class Reconciler {
         state: 'Queued',
         message: `waiting for a pod of Job ${act.created.job} to run`,
       };
-      t = { ...nextState(plan, obj.status, observations), events: t.events };
+      // From the start transition's status: it holds what the start recorded (attempts, a merge's resolved tickets).
+      t = { ...nextState(plan, t.status, observations), events: t.events };
     }
 
     const written = await this.writeStatus(cfg, obj, t);
