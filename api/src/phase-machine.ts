@@ -48,8 +48,10 @@ export interface MachineStatus {
   observedGeneration?: number;
   startTime?: string;
   completionTime?: string;
-  /** Attempts (pods or processes) started per trainer phase. */
+  /** Attempts (pods or processes) started per trainer phase, summed over the phase's Jobs. */
   attempts?: Partial<Record<TrainerPhase, number>>;
+  /** Failed attempts per trainer phase, summed over the phase's Jobs: what `backoffLimit` is spent against. */
+  failures?: Partial<Record<TrainerPhase, number>>;
   /** A merge's inputs as resolved when it started. */
   tickets?: { name: string; uri: string }[];
   progress?: Progress;
@@ -85,8 +87,16 @@ export interface Plan {
 export type PhaseObservation =
   /** Nothing exists for it: no Job, no process, no phase record. */
   | { state: 'NotStarted' }
-  /** It exists but does not run yet (a Job held by Kueue or waiting for a node). */
-  | { state: 'Queued'; message?: string }
+  /**
+   * It exists but does not run yet (a Job held by Kueue or waiting for a node), or it cannot be made to run yet:
+   * `reason` then names why (e.g. `JobCreateRefused` with the API server's message) and becomes a Warning Event.
+   */
+  | { state: 'Queued'; message?: string; reason?: string }
+  /**
+   * It finished, but what it reported can no longer be read (a Job's pod and termination message are gone). The
+   * phase record on the volume still holds it: running the phase again returns it at once.
+   */
+  | { state: 'Lost'; message: string }
   | { state: 'Running'; progress?: Progress; failures?: number; attempts?: number }
   | { state: 'Succeeded'; termination: TerminationMessage }
   /**
@@ -121,8 +131,20 @@ export interface Observations {
 }
 
 export type Action =
-  /** Make the phase run: create its Job or process, or resume it. `ticketRefs` maps dependency name → ticket URI. */
-  | { type: 'start'; phase: TrainerPhase; ticketRefs: Record<string, string> }
+  /**
+   * Make the phase run: create its Job or process, or resume it. `ticketRefs` maps dependency name → ticket URI;
+   * `prior` counts the phase's earlier attempts and failures (of Jobs that are gone), and `retryBudget` is how many
+   * failed attempts the new one may still have, so that `backoffLimit` holds across Jobs.
+   */
+  | {
+      type: 'start';
+      phase: TrainerPhase;
+      ticketRefs: Record<string, string>;
+      prior: { attempts: number; failures: number };
+      retryBudget: number;
+    }
+  /** Remove the phase's finished Job (its result is unreadable) so that the next `start` runs it again. */
+  | { type: 'rerun'; phase: TrainerPhase }
   /** Stop the phase and keep what it has, so that a later `start` resumes it. */
   | { type: 'suspend'; phase: TrainerPhase }
   /** Stop the phase for good: the resource has failed while it ran. */
@@ -321,6 +343,7 @@ function decide(plan: Plan, prev: MachineStatus, status: MachineStatus, observed
       ...status.attempts,
       [active]: Math.max(status.attempts?.[active] ?? 0, obs.attempts ?? obs.failures),
     };
+    status.failures = { ...status.failures, [active]: Math.max(status.failures?.[active] ?? 0, obs.failures) };
     const exit = obs.exitCode !== undefined ? ` (exit code ${obs.exitCode})` : '';
     if (obs.permanent) return fail(obs.reason, `phase ${active} failed${exit}: ${obs.message}`, plan, observed);
     if (obs.failures > plan.backoffLimit) {
@@ -364,19 +387,40 @@ function decide(plan: Plan, prev: MachineStatus, status: MachineStatus, observed
         ...status.attempts,
         [active]: Math.max(status.attempts?.[active] ?? 1, obs.attempts ?? (obs.failures ?? 0) + 1),
       };
+      if (obs.failures !== undefined) {
+        status.failures = {
+          ...status.failures,
+          [active]: Math.max(status.failures?.[active] ?? 0, obs.failures),
+        };
+      }
       return {
         phase: RUNNING_PHASE[active],
         reason: RUNNING_PHASE[active],
         message: runningMessage(active, obs.progress),
         action: { type: 'wait' },
       };
-    case 'Queued':
+    case 'Queued': {
+      const reason = obs.reason ?? 'Queued';
+      const message = `phase ${active} is waiting to run${obs.message ? `: ${obs.message}` : ''}`;
       return {
         phase: RUNNING_PHASE[active],
-        reason: 'Queued',
-        message: `phase ${active} is waiting to run${obs.message ? `: ${obs.message}` : ''}`,
+        reason,
+        message,
         action: { type: 'wait' },
+        // A reason beyond plain queueing is worth a Warning, once (when it appears).
+        ...(obs.reason && reasonOf(prev, '') !== obs.reason && { events: [{ type: 'Warning', reason, message }] }),
       };
+    }
+    case 'Lost': {
+      const message = `phase ${active} finished but its result cannot be read (${obs.message}); running it again to read its phase record`;
+      return {
+        phase: RUNNING_PHASE[active],
+        reason: 'Recovering',
+        message,
+        action: { type: 'rerun', phase: active },
+        ...(reasonOf(prev, '') !== 'Recovering' && { events: [{ type: 'Normal', reason: 'Recovering', message }] }),
+      };
+    }
     case 'Failed': {
       // Retryable and within backoffLimit (checked above): a new attempt.
       const exit = obs.exitCode !== undefined ? ` (exit code ${obs.exitCode})` : '';
@@ -396,8 +440,9 @@ function decide(plan: Plan, prev: MachineStatus, status: MachineStatus, observed
     case 'NotStarted':
     case 'Suspended': {
       const next = startOrWait(plan, status, active, observed);
+      // Recorded as started (the spec is immutable from here on); pods are counted once they are observed.
       if (next.action.type === 'start' && obs.state === 'NotStarted') {
-        status.attempts = { ...status.attempts, [active]: Math.max(status.attempts?.[active] ?? 0, 1) };
+        status.attempts = { ...status.attempts, [active]: status.attempts?.[active] ?? 0 };
       }
       return next;
     }
@@ -457,6 +502,15 @@ function startOrWait(plan: Plan, status: MachineStatus, phase: TrainerPhase, obs
       action: { type: 'wait' },
     };
   }
+  const prior = { attempts: status.attempts?.[phase] ?? 0, failures: status.failures?.[phase] ?? 0 };
+  if (prior.failures > plan.backoffLimit) {
+    return fail(
+      'BackoffLimitExceeded',
+      `phase ${phase} failed ${prior.failures} times, more than backoffLimit=${plan.backoffLimit}`,
+      plan,
+      observed,
+    );
+  }
   if (plan.inputs) {
     status.tickets = plan.inputs.map((t) => ({ name: t.name, uri: t.uri ?? ticketRefs[t.adaptationRef ?? ''] ?? '' }));
   }
@@ -464,7 +518,7 @@ function startOrWait(plan: Plan, status: MachineStatus, phase: TrainerPhase, obs
     phase: RUNNING_PHASE[phase],
     reason: RUNNING_PHASE[phase],
     message: `phase ${phase} started`,
-    action: { type: 'start', phase, ticketRefs },
+    action: { type: 'start', phase, ticketRefs, prior, retryBudget: plan.backoffLimit - prior.failures },
   };
 }
 
@@ -504,8 +558,9 @@ function recordTermination(status: MachineStatus, phase: TrainerPhase, tm: Termi
 
 function runningMessage(phase: TrainerPhase, progress: Progress | undefined): string {
   if (!progress) return `phase ${phase} is running`;
-  const loss = progress.loss !== undefined ? `, loss ${progress.loss.toPrecision(4)}` : '';
-  return `phase ${phase}: step ${progress.step}/${progress.totalSteps} (${Math.round(progress.percent)}%)${loss}`;
+  // Progress comes from the trainer, whose image the user chooses: nothing in it may break a reconcile.
+  const loss = Number.isFinite(progress.loss) ? `, loss ${(progress.loss as number).toPrecision(4)}` : '';
+  return `phase ${phase}: step ${progress.step}/${progress.totalSteps} (${Math.round(Number(progress.percent) || 0)}%)${loss}`;
 }
 
 function reasonOf(status: MachineStatus, fallback: string): string {

@@ -115,11 +115,11 @@ describe('LotaAdaptation happy path', () => {
       observe({ calibrate: done('calibrate'), train: { state: 'Running' } }, {}, later(30)),
       observe({ calibrate: done('calibrate'), train: done('train') }, {}, later(40)),
     ]);
-    expect(t1?.action).toEqual({ type: 'start', phase: 'calibrate', ticketRefs: {} });
+    expect(t1?.action).toMatchObject({ type: 'start', phase: 'calibrate', ticketRefs: {} });
     expect(t1?.status).toMatchObject({
       phase: 'Calibrating',
       startTime: '2026-11-27T04:00:00Z',
-      attempts: { calibrate: 1 },
+      attempts: { calibrate: 0 }, // started; pods are counted when observed
       observedGeneration: 1,
     });
     expect(t1?.events).toEqual([{ type: 'Normal', reason: 'Calibrating', message: 'phase calibrate started' }]);
@@ -131,8 +131,8 @@ describe('LotaAdaptation happy path', () => {
     expect(t2?.status.message).toBe('phase calibrate: step 5/10 (50%), loss 1.250');
     expect(t2?.events).toEqual([]);
 
-    expect(t3?.action).toEqual({ type: 'start', phase: 'train', ticketRefs: {} });
-    expect(t3?.status).toMatchObject({ phase: 'Training', mask, attempts: { calibrate: 1, train: 1 } });
+    expect(t3?.action).toMatchObject({ type: 'start', phase: 'train', ticketRefs: {} });
+    expect(t3?.status).toMatchObject({ phase: 'Training', mask, attempts: { calibrate: 1, train: 0 } });
     expect(t3?.events.map((e) => e.reason)).toEqual(['Training']);
 
     expect(t4?.status.phase).toBe('Training');
@@ -155,7 +155,7 @@ describe('LotaAdaptation happy path', () => {
     for (const method of ['full', 'lora'] as const) {
       const plan = adaptationPlan({ name: 'x', generation: 3 }, { method });
       const t = nextState(plan, undefined, observe());
-      expect(t.action).toEqual({ type: 'start', phase: 'train', ticketRefs: {} });
+      expect(t.action).toMatchObject({ type: 'start', phase: 'train', ticketRefs: {} });
       expect(t.status.phase).toBe('Training');
       const end = nextState(plan, t.status, observe({ train: done('train', { ticket: undefined }) }));
       expect(end.status.phase).toBe('Succeeded');
@@ -231,7 +231,7 @@ describe('failures', () => {
       ],
       running({ attempts: { calibrate: 1 } }),
     );
-    expect(r1?.action).toEqual({ type: 'start', phase: 'calibrate', ticketRefs: {} });
+    expect(r1?.action).toMatchObject({ type: 'start', phase: 'calibrate', ticketRefs: {} });
     expect(r1?.status.attempts).toEqual({ calibrate: 2 });
     expect(r1?.events[0]).toMatchObject({ type: 'Warning', reason: 'Retrying' });
     expect(r1?.status.phase).toBe('Calibrating');
@@ -327,12 +327,12 @@ describe('dependencies', () => {
   it('starts with the predecessor tickets once they exist, for calibration and training', () => {
     const deps = { 'task-0': { state: 'Succeeded' as const, ticketUri: 'pvc://m/t0/ticket.safetensors' } };
     const [t1, t2] = run(lotto(), [observe({}, deps), observe({ calibrate: done('calibrate') }, deps)]);
-    expect(t1?.action).toEqual({
+    expect(t1?.action).toMatchObject({
       type: 'start',
       phase: 'calibrate',
       ticketRefs: { 'task-0': 'pvc://m/t0/ticket.safetensors' },
     });
-    expect(t2?.action).toEqual({
+    expect(t2?.action).toMatchObject({
       type: 'start',
       phase: 'train',
       ticketRefs: { 'task-0': 'pvc://m/t0/ticket.safetensors' },
@@ -399,7 +399,7 @@ describe('TicketMerge', () => {
     ]);
     expect(w?.status.phase).toBe('WaitingForTickets');
     expect(w?.status.message).toBe('waiting for the tickets of b (Training)');
-    expect(m?.action).toEqual({
+    expect(m?.action).toMatchObject({
       type: 'start',
       phase: 'merge',
       ticketRefs: { a: 'pvc://m/a/ticket.safetensors', b: 'pvc://m/b/ticket.safetensors' },
@@ -467,7 +467,7 @@ describe('suspend and resume', () => {
 
     // Resumed long after the original deadline: the deadline restarts, calibration is not repeated.
     const r = nextState(plan, s2.status, observe({ train: { state: 'Suspended' } }, {}, later(1000)));
-    expect(r.action).toEqual({ type: 'start', phase: 'train', ticketRefs: {} });
+    expect(r.action).toMatchObject({ type: 'start', phase: 'train', ticketRefs: {} });
     expect(r.status.phase).toBe('Training');
     expect(r.status.startTime).toBe(formatted(later(1000)));
     expect(t1?.status.phase).toBe('Calibrating');
@@ -515,4 +515,54 @@ describe('every non-terminal phase has a path to Failed with a reason', () => {
       expect(t.events.at(-1)?.type).toBe('Warning');
     });
   }
+});
+
+describe('faults (issue #14)', () => {
+  const plan = adaptationPlan({ name: 'x', generation: 1 }, { backoffLimit: 2 });
+  const at = new Date('2026-11-30T05:00:00Z');
+  const obs = (phases: Observations['phases']): Observations => ({ phases, dependencies: {}, now: at });
+
+  it('sums the retry budget over Jobs: a new Job starts with the earlier attempts and failures', () => {
+    const prev = nextState(plan, {}, obs({ calibrate: { state: 'Running', failures: 1, attempts: 2 } })).status;
+    expect(prev).toMatchObject({ attempts: { calibrate: 2 }, failures: { calibrate: 1 } });
+    const restart = nextState(plan, prev, obs({ calibrate: { state: 'NotStarted' } }));
+    expect(restart.action).toEqual({
+      type: 'start',
+      phase: 'calibrate',
+      ticketRefs: {},
+      prior: { attempts: 2, failures: 1 },
+      retryBudget: 1,
+    });
+    const spent = nextState(plan, { ...prev, failures: { calibrate: 3 } }, obs({ calibrate: { state: 'NotStarted' } }));
+    expect(spent.status.phase).toBe('Failed');
+    expect(spent.status.conditions?.find((c) => c.type === 'Failed')?.reason).toBe('BackoffLimitExceeded');
+  });
+
+  it('runs a finished phase again when its result cannot be read, with a Normal Event, never Failed', () => {
+    const running = nextState(plan, {}, obs({ calibrate: { state: 'Running', attempts: 1, failures: 0 } })).status;
+    const lost = nextState(plan, running, obs({ calibrate: { state: 'Lost', message: 'the pod is gone' } }));
+    expect(lost.action).toEqual({ type: 'rerun', phase: 'calibrate' });
+    expect(lost.status.phase).toBe('Calibrating');
+    expect(lost.events.map((e) => [e.type, e.reason])).toEqual([['Normal', 'Recovering']]);
+    expect(nextState(plan, lost.status, obs({ calibrate: { state: 'Lost', message: '-' } })).events).toEqual([]);
+  });
+
+  it('shows why a Job cannot be created as the Ready reason, with one Warning', () => {
+    const refused = nextState(
+      plan,
+      {},
+      obs({ calibrate: { state: 'Queued', reason: 'JobCreateRefused', message: 'exceeded quota: q' } }),
+    );
+    expect(refused.status.conditions?.find((c) => c.type === 'Ready')).toMatchObject({
+      reason: 'JobCreateRefused',
+      message: 'phase calibrate is waiting to run: exceeded quota: q',
+    });
+    expect(refused.events.filter((e) => e.type === 'Warning').map((e) => e.reason)).toEqual(['JobCreateRefused']);
+  });
+
+  it('survives progress no trainer should send', () => {
+    const hostile = { phase: 'calibrate', step: 1, totalSteps: 2, percent: Number.NaN, loss: null } as never;
+    const t = nextState(plan, {}, obs({ calibrate: { state: 'Running', progress: hostile } }));
+    expect(t.status.message).toBe('phase calibrate: step 1/2 (0%)');
+  });
 });

@@ -62,6 +62,11 @@ export interface ControlPlane {
   pki: Pki;
   /** Stops every component (reverse start order) and removes the run directory; `keepLogs` keeps `logsDir`. */
   stop(opts?: { keepLogs?: boolean }): Promise<void>;
+  /**
+   * Stops the kube-apiserver process (SIGTERM; SIGKILL after `graceMs`) and starts it again with the same flags
+   * and port, as a rolling control-plane upgrade or a crash does; resolves when it is ready again.
+   */
+  restartApiServer(opts?: { graceMs?: number }): Promise<void>;
 }
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -119,35 +124,39 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     });
 
     const server = `https://${address}:${apiPort}`;
-    const apiserver = startComponent(
-      'kube-apiserver',
-      join(bin, 'kube-apiserver'),
-      [
-        `--etcd-servers=${etcdUrl}`,
-        `--bind-address=${address}`,
-        `--advertise-address=${address}`,
-        `--secure-port=${apiPort}`,
-        `--tls-cert-file=${pki.servingCert}`,
-        `--tls-private-key-file=${pki.servingKey}`,
-        `--client-ca-file=${pki.caCert}`,
-        ...(opts.kubelets
-          ? [
-              '--authorization-mode=Node,RBAC',
-              `--kubelet-client-certificate=${pki.adminCert}`,
-              `--kubelet-client-key=${pki.adminKey}`,
-              // The node's name does not resolve: reach the kubelet at the node's InternalIP.
-              '--kubelet-preferred-address-types=InternalIP',
-            ]
-          : ['--authorization-mode=RBAC']),
-        `--service-cluster-ip-range=${SERVICE_CIDR}`,
-        '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
-        `--service-account-key-file=${pki.serviceAccountPub}`,
-        `--service-account-signing-key-file=${pki.serviceAccountKey}`,
-        '--allow-privileged=true',
-        '--profiling=false',
-      ],
-      { logsDir },
-    );
+    const apiserverArgs = [
+      `--etcd-servers=${etcdUrl}`,
+      `--bind-address=${address}`,
+      `--advertise-address=${address}`,
+      `--secure-port=${apiPort}`,
+      `--tls-cert-file=${pki.servingCert}`,
+      `--tls-private-key-file=${pki.servingKey}`,
+      `--client-ca-file=${pki.caCert}`,
+      ...(opts.kubelets
+        ? [
+            '--authorization-mode=Node,RBAC',
+            `--kubelet-client-certificate=${pki.adminCert}`,
+            `--kubelet-client-key=${pki.adminKey}`,
+            // The node's name does not resolve: reach the kubelet at the node's InternalIP.
+            '--kubelet-preferred-address-types=InternalIP',
+          ]
+        : ['--authorization-mode=RBAC']),
+      `--service-cluster-ip-range=${SERVICE_CIDR}`,
+      '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+      `--service-account-key-file=${pki.serviceAccountPub}`,
+      `--service-account-signing-key-file=${pki.serviceAccountKey}`,
+      '--allow-privileged=true',
+      '--profiling=false',
+    ];
+    let apiserverStarts = 0;
+    const startApiServer = () =>
+      startComponent(
+        `kube-apiserver${apiserverStarts++ === 0 ? '' : `-${apiserverStarts}`}`,
+        join(bin, 'kube-apiserver'),
+        apiserverArgs,
+        { logsDir },
+      );
+    const apiserver = startApiServer();
     components.push(apiserver);
 
     const kubeconfigPath = join(dir, 'admin.kubeconfig');
@@ -265,9 +274,22 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
         { timeoutMs, component: node },
       );
     }
+    const restartApiServer = async (restartOpts: { graceMs?: number } = {}) => {
+      const index = components.findIndex((c) => c.name.startsWith('kube-apiserver'));
+      const old = components[index];
+      if (!old) throw new Error('no kube-apiserver to restart');
+      await old.stop(restartOpts.graceMs ?? 5000);
+      const fresh = startApiServer();
+      components[index] = fresh;
+      await waitUntil('kube-apiserver /readyz after a restart', () => httpsOk(`${server}/readyz`, tls), {
+        timeoutMs,
+        component: fresh,
+      });
+    };
     return {
       kubeconfigPath,
       server,
+      restartApiServer,
       kubectl,
       kubectlPath,
       binDir: bin,

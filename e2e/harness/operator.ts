@@ -46,7 +46,8 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
       '--progress-interval=1',
       ...(opts.extraArgs ?? []),
     ],
-    { logsDir: opts.logsDir, cwd: repoRoot },
+    // The operator image's NODE_OPTIONS (see Dockerfile), so memory figures measured here match a deployment.
+    { logsDir: opts.logsDir, cwd: repoRoot, env: { ...process.env, NODE_OPTIONS: '--max-semi-space-size=2' } },
   );
   const healthUrl = `http://127.0.0.1:${healthPort}`;
   await waitUntil('operator /readyz', async () => (await fetch(`${healthUrl}/readyz`)).ok, {

@@ -7,6 +7,7 @@ const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
 export const TRAINER_IMAGE = 'ghcr.io/lota-operator/lota-trainer';
 export const FLAKY_TRAINER_IMAGE = 'lota-e2e/flaky-trainer';
+export const SCRIPTED_TRAINER_IMAGE = 'lota-e2e/scripted-trainer';
 
 export function defaultImages(): ImageMapping[] {
   const trainer: Omit<ImageMapping, 'match'> = {
@@ -30,6 +31,12 @@ export function defaultImages(): ImageMapping[] {
       match: FLAKY_TRAINER_IMAGE,
       ...trainer,
       programs: { 'lota-trainer': ['sh', `${repoRoot}e2e/fixtures/flaky-trainer.sh`, ...cli] },
+    },
+    // A test image: keeps the trainer contract's outward behaviour without training (e2e/fixtures/scripted-trainer.ts).
+    {
+      match: SCRIPTED_TRAINER_IMAGE,
+      ...trainer,
+      programs: { 'lota-trainer': [cli[0] ?? 'node', `${repoRoot}e2e/fixtures/scripted-trainer.ts`] },
     },
     { match: 'lota-trainer', ...trainer },
     { match: 'busybox', host: true },

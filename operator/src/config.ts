@@ -16,6 +16,13 @@ export interface OperatorConfig {
   kubeconfig?: string;
   logLevel: string;
   progressIntervalSeconds: number;
+  /** Client-side rate limit towards the API server: sustained requests per second (0 = none) and burst. */
+  kubeApiQps: number;
+  kubeApiBurst: number;
+  /** Milliseconds any API request but a watch may take. */
+  kubeApiTimeoutMs: number;
+  /** HTTP/2 to the API server (false: a pool of HTTP/1.1 keep-alive connections). */
+  kubeApiHttp2: boolean;
 }
 
 export const USAGE = `lota-operator: reconciles LotaAdaptation and TicketMerge (lota.dev/v1alpha1) into trainer Jobs.
@@ -27,7 +34,15 @@ export const USAGE = `lota-operator: reconciles LotaAdaptation and TicketMerge (
   --leader-elect[=false]        elect a leader on a Lease (env LOTA_LEADER_ELECT, default true)
   --lease-namespace <ns>        namespace of the Lease (env POD_NAMESPACE, default lota-system)
   --lease-name <name>           name of the Lease (default lota-operator)
-  --workers <n>                 concurrent reconciles per kind (env LOTA_WORKERS, default 2)
+  --max-concurrent-reconciles <n>  concurrent reconciles per kind (env LOTA_MAX_CONCURRENT_RECONCILES, default 8;
+                                   --workers and LOTA_WORKERS are older names)
+  --kube-api-qps <n>            client-side limit of API requests per second (env LOTA_KUBE_API_QPS, default 200;
+                                0 = no limit; leader election is never limited)
+  --kube-api-burst <n>          API requests allowed at once after a quiet period (env LOTA_KUBE_API_BURST, default 400)
+  --kube-api-timeout <s>        seconds an API request (not a watch) may take (env LOTA_KUBE_API_TIMEOUT, default 5;
+                                keep it well below the leader election's 10 s renew deadline)
+  --kube-api-http2[=false]      one multiplexed HTTP/2 connection to the API server (default true); false: a pool
+                                of HTTP/1.1 keep-alive connections
   --kubeconfig <path>           kubeconfig (env KUBECONFIG; default: in-cluster, then ~/.kube/config)
   --log-level <level>           pino level (env LOTA_LOG_LEVEL, default info)
   --progress-interval <s>       seconds between reads of a trainer's /progress (default 10)`;
@@ -36,6 +51,14 @@ function int(name: string, value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0)
     throw new Error(`--${name}: expected a non-negative integer, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+/** A non-negative number (seconds, or requests per second). */
+function seconds(name: string, value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0)
+    throw new Error(`--${name}: expected a non-negative number, got ${JSON.stringify(value)}`);
   return n;
 }
 
@@ -58,6 +81,11 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorCon
       'lease-namespace': { type: 'string' },
       'lease-name': { type: 'string' },
       workers: { type: 'string' },
+      'max-concurrent-reconciles': { type: 'string' },
+      'kube-api-qps': { type: 'string' },
+      'kube-api-burst': { type: 'string' },
+      'kube-api-timeout': { type: 'string' },
+      'kube-api-http2': { type: 'string' },
       kubeconfig: { type: 'string' },
       'log-level': { type: 'string' },
       'progress-interval': { type: 'string' },
@@ -72,8 +100,19 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorCon
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s !== '');
-  const workers = int('workers', values.workers ?? env.LOTA_WORKERS ?? '2');
-  if (workers < 1) throw new Error('--workers: must be at least 1');
+  const workersFlag = values['max-concurrent-reconciles'] !== undefined ? 'max-concurrent-reconciles' : 'workers';
+  const workers = int(
+    workersFlag,
+    values['max-concurrent-reconciles'] ??
+      values.workers ??
+      env.LOTA_MAX_CONCURRENT_RECONCILES ??
+      env.LOTA_WORKERS ??
+      '8',
+  );
+  if (workers < 1) throw new Error(`--${workersFlag}: must be at least 1`);
+  const kubeApiBurst = int('kube-api-burst', values['kube-api-burst'] ?? env.LOTA_KUBE_API_BURST ?? '400');
+  if (kubeApiBurst < 1) throw new Error('--kube-api-burst: must be at least 1');
+  const timeout = seconds('kube-api-timeout', values['kube-api-timeout'] ?? env.LOTA_KUBE_API_TIMEOUT ?? '5');
   return {
     namespaces,
     trainerImage,
@@ -88,5 +127,9 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorCon
     ...((values.kubeconfig ?? env.KUBECONFIG) && { kubeconfig: values.kubeconfig ?? env.KUBECONFIG }),
     logLevel: values['log-level'] ?? env.LOTA_LOG_LEVEL ?? 'info',
     progressIntervalSeconds: int('progress-interval', values['progress-interval'] ?? '10'),
+    kubeApiQps: seconds('kube-api-qps', values['kube-api-qps'] ?? env.LOTA_KUBE_API_QPS ?? '200'),
+    kubeApiBurst,
+    kubeApiTimeoutMs: Math.round(timeout * 1000),
+    kubeApiHttp2: bool('kube-api-http2', values['kube-api-http2'] ?? env.LOTA_KUBE_API_HTTP2 ?? 'true'),
   };
 }

@@ -1,7 +1,8 @@
-// The reconcilers of LotaAdaptation and TicketMerge: thin I/O around the pure parts. For one key: read the resource
-// and its children from the caches, observe, ask the phase machine, act (create or delete one Job), write status
-// through the status subresource (retrying conflicts), record Events. The operator never writes spec or metadata
-// of the resources it reconciles.
+// The reconcilers of LotaAdaptation and TicketMerge, shaped as controller-runtime's: for one key, read the resource
+// and its children from the caches, observe (reconcile/observe.ts, pure), ask the phase machine (pure), act (create or
+// delete one Job), write status through the status subresource once, and only then record Events and metrics and
+// apply ttlSecondsAfterFinished. A write refused with 409 goes back to the rate-limited queue with nothing recorded:
+// the next reconcile starts from the newer object. The operator never writes spec or metadata of what it reconciles.
 
 import { isDeepStrictEqual } from 'node:util';
 import { withAdaptationDefaults, withMergeDefaults } from '@lota/api/defaults';
@@ -11,7 +12,6 @@ import {
   mergePlan,
   nextState,
   type Observations,
-  type Phase,
   type PhaseObservation,
   type Plan,
   type Transition,
@@ -20,6 +20,7 @@ import { TRAINER_PHASES, type TrainerPhase } from '@lota/api/trainer-contract';
 import type { ResolvedAdaptationSpec, ResolvedMergeSpec } from '@lota/api/types';
 import type { Logger } from 'pino';
 import type { EventRecorder } from './events.ts';
+import { BY_OWNER_UID } from './indexes.ts';
 import type { Informers } from './informers.ts';
 import { ApiError, isAlreadyExists, isConflict, isNotFound, type KubeClient } from './kube/client.ts';
 import {
@@ -27,23 +28,23 @@ import {
   collectionPath,
   JOB,
   type KubeObject,
-  keyOf,
   LOTA_ADAPTATION,
   objectPath,
+  POD,
   type ResourceType,
   splitKey,
   TICKET_MERGE,
 } from './kube/resources.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import type { ProgressPoller } from './progress.ts';
-import { findCycle } from './reconcile/cycles.ts';
 import { desiredJob } from './reconcile/job.ts';
-import { jobName, LABELS } from './reconcile/names.ts';
+import { jobName } from './reconcile/names.ts';
 import {
   type AdaptationObject,
   type JobObject,
-  observeDependency,
+  jobRelation,
   observePhase,
+  observeResource,
   type PodObject,
 } from './reconcile/observe.ts';
 
@@ -56,13 +57,15 @@ interface OwnedResource extends KubeObject {
   status?: MachineStatus;
 }
 
+type Resolved = ResolvedAdaptationSpec | ResolvedMergeSpec;
+
 interface KindConfig {
   kind: OwnerKind;
   rt: ResourceType;
   /** controller-runtime's controller name: the lower-cased kind. */
   controller: string;
-  resolve(spec: unknown): ResolvedAdaptationSpec | ResolvedMergeSpec;
-  plan(meta: { name: string; generation?: number }, resolved: ResolvedAdaptationSpec | ResolvedMergeSpec): Plan;
+  resolve(spec: unknown): Resolved;
+  plan(meta: { name: string; generation?: number }, resolved: Resolved): Plan;
 }
 
 export const KINDS: Record<OwnerKind, KindConfig> = {
@@ -92,19 +95,39 @@ export interface ReconcilerDeps {
   defaultImage: string;
   /** Fallback requeue while something runs or is awaited (progress and changes arrive as watch events anyway). */
   resyncMs?: number;
+  /** Whether this replica may write (it holds the leader lease); checked before every write. Default: always. */
+  fence?: () => boolean;
   now?: () => Date;
 }
 
 export interface ReconcileResult {
   requeueAfterMs?: number;
+  /** Back to the rate-limited queue (controller-runtime's `Requeue: true`): a 409, a refused Job create. */
+  requeue?: boolean;
 }
 
-const STATUS_WRITE_ATTEMPTS = 5;
+/** Node's timers fire at once for delays above 2³¹−1 ms; longer waits are re-checked when this one fires. */
+export const MAX_REQUEUE_MS = 2 ** 31 - 1;
+
+/** A reconcile that must not write: this replica no longer holds the leader lease. */
+export class NotLeaderError extends Error {
+  constructor() {
+    super('not the leader: the lease was not renewed in time');
+    this.name = 'NotLeaderError';
+  }
+}
+
+interface ActOutcome {
+  requeueAfterMs?: number;
+  requeue?: boolean;
+  /** The Job just created: its status is written now rather than after its watch event (one write, not two). */
+  created?: { phase: TrainerPhase; job: string };
+  /** What acting revealed about the phase (a refused or conflicting create): observed again before status. */
+  phase?: { phase: TrainerPhase; observation: PhaseObservation };
+}
 
 export class Reconciler {
   private readonly deps: ReconcilerDeps;
-  /** When each resource entered its current phase, as seen by this process (for the phase-duration histogram). */
-  private readonly phaseSince = new Map<string, { phase: Phase; since: number }>();
 
   constructor(deps: ReconcilerDeps) {
     this.deps = deps;
@@ -112,17 +135,20 @@ export class Reconciler {
 
   async reconcile(kind: OwnerKind, key: string): Promise<ReconcileResult> {
     const cfg = KINDS[kind];
-    const { informers } = this.deps;
+    const { informers, metrics } = this.deps;
+    const { namespace, name } = splitKey(key);
+    // Each namespace is reconciled once its own caches have synced; others do not wait for it.
+    if (!informers.hasSynced(namespace)) return { requeueAfterMs: 1000 };
     const obj = informers.get<OwnedResource>(kind, key);
     if (!obj || obj.metadata.deletionTimestamp) {
       // Children go with their owner (ownerReferences + garbage collector).
-      this.phaseSince.delete(`${kind}/${key}`);
+      metrics.forgetResource(kind, key);
       return {};
     }
-    const { namespace, name } = splitKey(key);
+    this.checkFence();
     const now = (this.deps.now ?? (() => new Date()))();
 
-    let resolved: ResolvedAdaptationSpec | ResolvedMergeSpec | undefined;
+    let resolved: Resolved | undefined;
     let invalid: string | undefined;
     try {
       resolved = cfg.resolve(obj.spec);
@@ -130,170 +156,188 @@ export class Reconciler {
       invalid = String(error instanceof Error ? error.message : error);
     }
     const plan = cfg.plan(obj.metadata, resolved ?? (obj.spec as ResolvedAdaptationSpec));
-
-    const observations = this.observe(obj, plan, key, now);
+    const { observations, jobs } = await this.observe(obj, plan, now);
     if (invalid !== undefined)
       observations.phases[plan.phases[0] as TrainerPhase] = permanentFailure('InvalidSpec', invalid);
 
     let t = nextState(plan, obj.status, observations);
-    let requeueAfterMs: number | undefined;
-
     const act = await this.act(cfg, obj, resolved, t, now);
-    if (act.failure) {
-      // The Job could not even be created (its spec was refused): that is this phase's failure.
-      observations.phases[act.failure.phase] = act.failure.observation;
+    if (act.phase) {
+      observations.phases[act.phase.phase] = act.phase.observation;
       t = nextState(plan, obj.status, observations);
+    } else if (act.created) {
+      // Write the status the new Job leads to now, not after its watch event: one status write instead of two.
+      observations.phases[act.created.phase] = {
+        state: 'Queued',
+        message: `waiting for a pod of Job ${act.created.job} to run`,
+      };
+      // From the start transition's status: it holds what the start recorded (attempts, a merge's resolved tickets).
+      t = { ...nextState(plan, t.status, observations), events: t.events };
     }
-    requeueAfterMs = act.requeueAfterMs;
 
-    const written = await this.writeStatus(cfg, obj, t, plan, observations);
-    if (!written) return { requeueAfterMs: 1000 };
-    this.recordOutcome(cfg, obj, t);
+    const written = await this.writeStatus(cfg, obj, t);
+    if (written === 'conflict') return { requeue: true };
+    if (written === 'gone') return {};
+    if (written !== obj) informers.assume(kind, written);
+    metrics.recordTransition(kind, key, obj.status, t.status);
     for (const e of t.events) await this.deps.events.record(written, e);
 
-    const phase = t.status.phase;
-    if (phase !== 'Succeeded' && phase !== 'Failed' && phase !== 'Suspended') {
-      requeueAfterMs = min(requeueAfterMs, this.deps.resyncMs ?? 30_000);
-      // While a trainer runs, look again when its next progress reading is due, so status.progress stays live.
-      if (phase === 'Calibrating' || phase === 'Training' || phase === 'Merging')
-        requeueAfterMs = min(requeueAfterMs, this.deps.progress.intervalMs);
-      if (plan.activeDeadlineSeconds !== undefined && t.status.startTime) {
-        const left = Date.parse(t.status.startTime) + plan.activeDeadlineSeconds * 1000 - now.getTime();
-        requeueAfterMs = min(requeueAfterMs, Math.max(left, 0) + 1000);
-      }
-    }
-    this.deps.log.debug({ kind, namespace, name, phase, action: t.action.type }, 'reconciled');
-    return requeueAfterMs === undefined ? {} : { requeueAfterMs };
+    const requeueAfterMs = min(act.requeueAfterMs, await this.afterFinished(obj, resolved, t, now));
+    // A phase waiting for an earlier attempt's pod to stop has no Job whose events would wake it: look again soon.
+    const stopping = plan.phases.some((p) => !jobs[p] && observations.phases[p]?.state === 'Queued');
+    const result = this.nextLook(plan, observations, t, now, stopping ? min(requeueAfterMs, 1000) : requeueAfterMs);
+    this.deps.log.debug({ kind, namespace, name, phase: t.status.phase, action: t.action.type }, 'reconciled');
+    return act.requeue ? { ...result, requeue: true } : result;
   }
 
-  private observe(obj: OwnedResource, plan: Plan, key: string, now: Date): Observations {
+  /** Observations from the caches; a finished Job whose pod is missing from the cache is checked with the API. */
+  private async observe(
+    obj: OwnedResource,
+    plan: Plan,
+    now: Date,
+  ): Promise<{ observations: Observations; jobs: Partial<Record<TrainerPhase, JobObject>> }> {
     const { informers, progress } = this.deps;
     const ns = obj.metadata.namespace ?? '';
-    const pods = informers
-      .list<PodObject>('Pod', ns)
-      .filter((p) => p.metadata.labels?.[LABELS.ownerUid] === obj.metadata.uid);
-    const phases: Observations['phases'] = {};
+    const owner = { kind: obj.kind, name: obj.metadata.name, uid: obj.metadata.uid ?? '' };
+    const pods = informers.byIndex<PodObject>('Pod', BY_OWNER_UID, owner.uid);
+    const jobs: Partial<Record<TrainerPhase, JobObject>> = {};
     for (const phase of plan.phases) {
-      const job = this.ownJob(obj, phase);
-      const running =
-        job && job !== 'foreign'
-          ? pods.find(
-              (p) =>
-                p.status?.phase === 'Running' && p.metadata.ownerReferences?.some((r) => r.uid === job.metadata.uid),
-            )
-          : undefined;
-      const reading = running?.metadata.uid
-        ? progress.latest(running.metadata.uid, running.status?.podIP, `${obj.kind}/${key}`)
-        : undefined;
-      phases[phase] = observePhase(job === 'foreign' ? undefined : job, pods, reading);
+      const job = informers.get<JobObject>('Job', `${ns}/${jobName(owner.name, phase)}`);
+      if (job) jobs[phase] = job;
     }
-    const dependencies: Observations['dependencies'] = {};
-    for (const dep of plan.dependencies) {
-      dependencies[dep] = observeDependency(informers.get<AdaptationObject>('LotaAdaptation', `${ns}/${dep}`));
+    const observations = observeResource({
+      owner,
+      plan,
+      now,
+      jobs,
+      pods,
+      progress: (pod) =>
+        pod.metadata.uid
+          ? progress.latest(pod.metadata.uid, pod.status?.podIP, `${obj.kind}/${ns}/${owner.name}`)
+          : undefined,
+      dependency: (name) => informers.get<AdaptationObject>('LotaAdaptation', `${ns}/${name}`),
+    });
+    for (const phase of plan.phases) {
+      const job = jobs[phase];
+      if (observations.phases[phase]?.state !== 'Lost' || !job?.metadata.uid) continue;
+      // The Job watch may be ahead of the Pod watch: only the API server can say that the pod is gone.
+      const live = await this.deps.client.list<PodObject>(collectionPath(POD, ns), {
+        labelSelector: `batch.kubernetes.io/controller-uid=${job.metadata.uid}`,
+      });
+      observations.phases[phase] = observePhase(job, live.items);
     }
-    if (plan.kind === 'LotaAdaptation' && plan.dependencies.length > 0) {
-      const waitsFor = (name: string) =>
-        name === plan.name
-          ? plan.dependencies
-          : (informers.get<KubeObject & { spec?: { lota?: { excludeTicketsOf?: string[] } } }>(
-              'LotaAdaptation',
-              `${ns}/${name}`,
-            )?.spec?.lota?.excludeTicketsOf ?? []);
-      const cycle = findCycle(plan.name, waitsFor);
-      const via = cycle?.[1];
-      if (cycle && via !== undefined && dependencies[via]?.state !== 'Succeeded')
-        dependencies[via] = { state: 'Cycle', path: cycle };
-    }
-    return { phases, dependencies, now };
-  }
-
-  /** The phase Job if this resource owns it; 'foreign' for a Job of the same name owned by another (older) object. */
-  private ownJob(obj: OwnedResource, phase: TrainerPhase): JobObject | 'foreign' | undefined {
-    const job = this.deps.informers.get<JobObject>(
-      'Job',
-      `${obj.metadata.namespace}/${jobName(obj.metadata.name, phase)}`,
-    );
-    if (!job) return undefined;
-    return job.metadata.ownerReferences?.some((r) => r.uid === obj.metadata.uid) ? job : 'foreign';
+    return { observations, jobs };
   }
 
   private async act(
     cfg: KindConfig,
     obj: OwnedResource,
-    resolved: ResolvedAdaptationSpec | ResolvedMergeSpec | undefined,
+    resolved: Resolved | undefined,
     t: Transition,
     now: Date,
-  ): Promise<{ requeueAfterMs?: number; failure?: { phase: TrainerPhase; observation: PhaseObservation } }> {
-    const { client, metrics, log } = this.deps;
+  ): Promise<ActOutcome> {
     const ns = obj.metadata.namespace ?? '';
     const action = t.action;
-    if (action.type === 'start' && resolved) {
-      const existing = this.deps.informers.get<JobObject>('Job', `${ns}/${jobName(obj.metadata.name, action.phase)}`);
-      if (existing) {
-        // Ours and already there (the cache is ahead of the machine), or a previous incarnation's that the garbage
-        // collector has yet to remove: wait for it.
-        return existing.metadata.ownerReferences?.some((r) => r.uid === obj.metadata.uid)
-          ? {}
-          : { requeueAfterMs: 2000 };
+    switch (action.type) {
+      case 'start':
+        return resolved ? this.createJob(cfg, obj, resolved, action, t, now) : {};
+      case 'suspend':
+      case 'stop':
+      case 'rerun': {
+        // Suspension deletes the running phase's Job (Kueue owns Job.spec.suspend of queued Jobs); the trainer's
+        // phase records make the next start resume where it stopped, or answer at once for a finished phase.
+        const job = this.deps.informers.get<JobObject>('Job', `${ns}/${jobName(obj.metadata.name, action.phase)}`);
+        if (job && jobRelation(job, this.owner(obj)) === 'ours') await this.deleteJob(ns, job.metadata.name);
+        return {};
       }
-      const deadline = resolved.activeDeadlineSeconds;
-      const started = t.status.startTime ? Date.parse(t.status.startTime) : now.getTime();
-      let job: ReturnType<typeof desiredJob>;
-      try {
-        job = desiredJob({
-          kind: cfg.kind,
-          apiVersion: apiVersion(cfg.rt),
-          metadata: { name: obj.metadata.name, namespace: ns, uid: obj.metadata.uid ?? '' },
-          spec: obj.spec,
-          resolved,
+      default:
+        return {};
+    }
+  }
+
+  private async createJob(
+    cfg: KindConfig,
+    obj: OwnedResource,
+    resolved: Resolved,
+    action: Extract<Transition['action'], { type: 'start' }>,
+    t: Transition,
+    now: Date,
+  ): Promise<ActOutcome> {
+    const { client, metrics, log } = this.deps;
+    const ns = obj.metadata.namespace ?? '';
+    const name = jobName(obj.metadata.name, action.phase);
+    const existing = this.deps.informers.get<JobObject>('Job', `${ns}/${name}`);
+    // Ours and already there (the cache is ahead of the machine), or a previous incarnation's that the garbage
+    // collector has yet to remove (its deletion requeues this resource).
+    if (existing) return jobRelation(existing, this.owner(obj)) === 'ours' ? {} : { requeueAfterMs: 5000 };
+    const deadline = resolved.activeDeadlineSeconds;
+    const started = t.status.startTime ? Date.parse(t.status.startTime) : now.getTime();
+    let job: ReturnType<typeof desiredJob>;
+    try {
+      job = desiredJob({
+        kind: cfg.kind,
+        apiVersion: apiVersion(cfg.rt),
+        metadata: { name: obj.metadata.name, namespace: ns, uid: obj.metadata.uid ?? '' },
+        spec: obj.spec,
+        resolved,
+        phase: action.phase,
+        ticketRefs: action.ticketRefs,
+        defaultImage: this.deps.defaultImage,
+        prior: action.prior,
+        retryBudget: action.retryBudget,
+        ...(deadline !== undefined && { remainingSeconds: deadline - (now.getTime() - started) / 1000 }),
+      });
+    } catch (error) {
+      return failed(action.phase, 'InvalidSpec', String((error as Error).message));
+    }
+    try {
+      this.checkFence();
+      this.deps.informers.assume('Job', await client.create<KubeObject>(collectionPath(JOB, ns), job));
+      metrics.jobsCreated.inc({ kind: cfg.kind, phase: action.phase });
+      log.info({ kind: cfg.kind, namespace: ns, name: obj.metadata.name, job: name }, 'created Job');
+      return { created: { phase: action.phase, job: name } };
+    } catch (error) {
+      if (isAlreadyExists(error)) return this.alreadyExists(obj, action.phase, name);
+      if (!(error instanceof ApiError)) throw error;
+      if (error.status === 422 || error.status === 400) return failed(action.phase, 'JobRejected', error.message);
+      if (error.status >= 500 || error.status === 429 || error.status === 409) throw error;
+      // Refused by policy (a ResourceQuota, an admission webhook, RBAC): the user can fix that; show why and retry
+      // with the queue's backoff.
+      log.warn({ kind: cfg.kind, namespace: ns, name: obj.metadata.name, job: name, err: error }, 'Job refused');
+      return {
+        requeue: true,
+        phase: {
           phase: action.phase,
-          ticketRefs: action.ticketRefs,
-          defaultImage: this.deps.defaultImage,
-          ...(deadline !== undefined && { remainingSeconds: deadline - (now.getTime() - started) / 1000 }),
-        });
-      } catch (error) {
-        return {
-          failure: {
-            phase: action.phase,
-            observation: permanentFailure('InvalidSpec', String((error as Error).message)),
-          },
-        };
-      }
-      try {
-        await client.create(collectionPath(JOB, ns), job);
-        metrics.jobsCreated.inc({ kind: cfg.kind, phase: action.phase });
-        log.info({ kind: cfg.kind, namespace: ns, name: obj.metadata.name, job: job.metadata.name }, 'created Job');
-      } catch (error) {
-        if (isAlreadyExists(error)) return { requeueAfterMs: 1000 };
-        if (error instanceof ApiError && (error.status === 422 || error.status === 400)) {
-          return { failure: { phase: action.phase, observation: permanentFailure('JobRejected', error.message) } };
-        }
-        throw error;
-      }
-      return {};
+          observation: { state: 'Queued', reason: 'JobCreateRefused', message: error.message },
+        },
+      };
     }
-    if (action.type === 'suspend' || action.type === 'stop') {
-      // Suspension deletes the running phase's Job (Kueue owns Job.spec.suspend of queued Jobs); the trainer's phase
-      // records make the next start resume where it stopped.
-      const job = this.ownJob(obj, action.phase);
-      if (job && job !== 'foreign') await this.deleteJob(ns, job.metadata.name);
-      return {};
+  }
+
+  /** The create met a Job of that name that the cache does not show: ours (cache lag), stale, or someone else's. */
+  private async alreadyExists(obj: OwnedResource, phase: TrainerPhase, name: string): Promise<ActOutcome> {
+    const ns = obj.metadata.namespace ?? '';
+    let job: JobObject;
+    try {
+      job = await this.deps.client.get<JobObject>(objectPath(JOB, ns, name));
+    } catch (error) {
+      if (isNotFound(error)) return { requeueAfterMs: 1000 };
+      throw error;
     }
-    if (
-      (t.status.phase === 'Succeeded' || t.status.phase === 'Failed') &&
-      resolved?.ttlSecondsAfterFinished !== undefined
-    ) {
-      const due = Date.parse(t.status.completionTime ?? now.toISOString()) + resolved.ttlSecondsAfterFinished * 1000;
-      if (now.getTime() < due) return { requeueAfterMs: due - now.getTime() };
-      for (const phase of TRAINER_PHASES) {
-        const job = this.ownJob(obj, phase);
-        if (job && job !== 'foreign') await this.deleteJob(ns, job.metadata.name);
-      }
-    }
-    return {};
+    const relation = jobRelation(job, this.owner(obj));
+    if (relation === 'ours') return { requeueAfterMs: 1000 };
+    if (relation === 'stale') return { requeueAfterMs: 5000 };
+    const by = job.metadata.ownerReferences?.find((r) => r.controller);
+    return failed(
+      phase,
+      'JobNameConflict',
+      `Job ${ns}/${name} already exists and is not this ${obj.kind}'s (${by ? `owned by ${by.kind} ${by.name}` : 'it has no owner'}); ` +
+        `delete or rename it, then re-create this ${obj.kind}`,
+    );
   }
 
   private async deleteJob(namespace: string, name: string): Promise<void> {
+    this.checkFence();
     try {
       await this.deps.client.delete(objectPath(JOB, namespace, name), 'Background');
     } catch (error) {
@@ -301,83 +345,77 @@ export class Reconciler {
     }
   }
 
-  /** Writes status if it changed; on 409 re-reads the resource and recomputes. Returns the object as written. */
+  /** Writes status if it changed, once. Returns the object as stored, 'conflict' on 409, 'gone' if deleted. */
   private async writeStatus(
     cfg: KindConfig,
     obj: OwnedResource,
-    first: Transition,
+    t: Transition,
+  ): Promise<OwnedResource | 'conflict' | 'gone'> {
+    if (isDeepStrictEqual(obj.status ?? {}, t.status)) return obj;
+    this.checkFence();
+    const path = objectPath(cfg.rt, obj.metadata.namespace ?? '', obj.metadata.name, 'status');
+    try {
+      return await this.deps.client.replace<OwnedResource>(path, { ...obj, status: t.status });
+    } catch (error) {
+      if (isNotFound(error)) return 'gone';
+      if (!isConflict(error)) throw error;
+      this.deps.metrics.statusConflicts.inc({ kind: cfg.kind });
+      return 'conflict';
+    }
+  }
+
+  /**
+   * ttlSecondsAfterFinished, once Succeeded or Failed is stored (never before: a refused status write would leave
+   * a running phase without its Jobs, and the next reconcile would run it again). Returns when to look again.
+   */
+  private async afterFinished(
+    obj: OwnedResource,
+    resolved: Resolved | undefined,
+    t: Transition,
+    now: Date,
+  ): Promise<number | undefined> {
+    const phase = t.status.phase;
+    if ((phase !== 'Succeeded' && phase !== 'Failed') || resolved?.ttlSecondsAfterFinished === undefined)
+      return undefined;
+    const due = Date.parse(t.status.completionTime ?? now.toISOString()) + resolved.ttlSecondsAfterFinished * 1000;
+    if (now.getTime() < due) return due - now.getTime();
+    const ns = obj.metadata.namespace ?? '';
+    for (const p of TRAINER_PHASES) {
+      const job = this.deps.informers.get<JobObject>('Job', `${ns}/${jobName(obj.metadata.name, p)}`);
+      if (job && jobRelation(job, this.owner(obj)) === 'ours') await this.deleteJob(ns, job.metadata.name);
+    }
+    return undefined;
+  }
+
+  /** When to reconcile again without a watch event: progress readings, deadlines, a fallback resync. */
+  private nextLook(
     plan: Plan,
     observations: Observations,
-  ): Promise<OwnedResource | undefined> {
-    let current = obj;
-    let t = first;
-    for (let attempt = 0; attempt < STATUS_WRITE_ATTEMPTS; attempt++) {
-      if (isDeepStrictEqual(current.status ?? {}, t.status)) return current;
-      const path = objectPath(cfg.rt, current.metadata.namespace ?? '', current.metadata.name, 'status');
-      try {
-        return await this.deps.client.replace<OwnedResource>(path, { ...current, status: t.status });
-      } catch (error) {
-        if (isNotFound(error)) return undefined;
-        if (!isConflict(error)) throw error;
-        this.deps.metrics.statusConflicts.inc({ kind: cfg.kind });
-        const fresh = await this.deps.client.get<OwnedResource>(
-          objectPath(cfg.rt, current.metadata.namespace ?? '', current.metadata.name),
-        );
-        if (fresh.metadata.uid !== obj.metadata.uid) return undefined;
-        current = fresh;
-        t = {
-          ...nextState(
-            { ...plan, generation: fresh.metadata.generation ?? plan.generation },
-            fresh.status,
-            observations,
-          ),
-          events: t.events,
-        };
+    t: Transition,
+    now: Date,
+    after: number | undefined,
+  ): ReconcileResult {
+    let requeueAfterMs = after;
+    const phase = t.status.phase;
+    if (phase !== 'Succeeded' && phase !== 'Failed' && phase !== 'Suspended') {
+      requeueAfterMs = min(requeueAfterMs, this.deps.resyncMs ?? 600_000);
+      // While a trainer runs, look again when its next progress reading is due, so status.progress stays live.
+      if (Object.values(observations.phases).some((o) => o?.state === 'Running'))
+        requeueAfterMs = min(requeueAfterMs, this.deps.progress.intervalMs);
+      if (plan.activeDeadlineSeconds !== undefined && t.status.startTime) {
+        const left = Date.parse(t.status.startTime) + plan.activeDeadlineSeconds * 1000 - now.getTime();
+        requeueAfterMs = min(requeueAfterMs, Math.max(left, 0) + 1000);
       }
     }
-    throw new Error(`status of ${cfg.kind} ${keyOf(obj)} kept conflicting after ${STATUS_WRITE_ATTEMPTS} attempts`);
+    return requeueAfterMs === undefined ? {} : { requeueAfterMs: Math.min(requeueAfterMs, MAX_REQUEUE_MS) };
   }
 
-  private recordOutcome(cfg: KindConfig, obj: OwnedResource, t: Transition): void {
-    const { metrics } = this.deps;
-    const key = `${cfg.kind}/${keyOf(obj)}`;
-    const phase = t.status.phase as Phase;
-    const prev = obj.status?.phase;
-    const seen = this.phaseSince.get(key);
-    if (phase !== prev) {
-      if (seen && seen.phase === prev)
-        metrics.phaseDuration.observe({ kind: cfg.kind, phase: prev }, (performance.now() - seen.since) / 1000);
-      this.phaseSince.set(key, { phase, since: performance.now() });
-      if (phase === 'Failed') {
-        const reason = t.status.conditions?.find((c) => c.type === 'Failed')?.reason ?? 'Unknown';
-        metrics.failures.inc({ kind: cfg.kind, reason });
-      }
-      if (phase === 'Succeeded' && t.status.ticket) {
-        metrics.ticketBytes.observe(t.status.ticket.bytes);
-        metrics.ticketDensity.observe(t.status.ticket.density);
-      }
-    } else if (!seen) {
-      this.phaseSince.set(key, { phase, since: performance.now() });
-    }
-    for (const p of TRAINER_PHASES) {
-      const before = obj.status?.attempts?.[p] ?? 0;
-      const after = t.status.attempts?.[p] ?? 0;
-      const extra = Math.max(0, after - Math.max(before, 1));
-      if (extra > 0) metrics.retries.inc({ kind: cfg.kind, phase: p }, extra);
-    }
+  private owner(obj: OwnedResource) {
+    return { kind: obj.kind, name: obj.metadata.name, uid: obj.metadata.uid ?? '' };
   }
 
-  /** The longest time in its current phase per kind and phase (the lota_phase_age_seconds gauge). */
-  phaseAges(): { kind: string; phase: string; seconds: number }[] {
-    const now = performance.now();
-    const out = new Map<string, { kind: string; phase: string; seconds: number }>();
-    for (const [key, { phase, since }] of this.phaseSince) {
-      const kind = key.slice(0, key.indexOf('/'));
-      const k = `${kind}/${phase}`;
-      const seconds = (now - since) / 1000;
-      if ((out.get(k)?.seconds ?? -1) < seconds) out.set(k, { kind, phase, seconds });
-    }
-    return [...out.values()];
+  private checkFence(): void {
+    if (this.deps.fence && !this.deps.fence()) throw new NotLeaderError();
   }
 
   /** Resources per kind and phase, from the caches (the lota_resources gauge). */
@@ -400,6 +438,11 @@ function permanentFailure(reason: string, message: string): PhaseObservation {
   return { state: 'Failed', reason, message, failures: 0, permanent: true };
 }
 
-function min(a: number | undefined, b: number): number {
-  return a === undefined ? b : Math.min(a, b);
+function failed(phase: TrainerPhase, reason: string, message: string): ActOutcome {
+  return { phase: { phase, observation: permanentFailure(reason, message) } };
+}
+
+function min(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b;
+  return b === undefined ? a : Math.min(a, b);
 }

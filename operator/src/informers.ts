@@ -2,6 +2,7 @@
 // single view over their caches for the reconcilers.
 
 import type { Logger } from 'pino';
+import { BY_NAMESPACE, INDEXERS } from './indexes.ts';
 import type { KubeClient } from './kube/client.ts';
 import {
   collectionPath,
@@ -63,9 +64,15 @@ export interface InformerOptions {
 
 export class Informers {
   private readonly reflectors = new Map<WatchedKind, Reflector<KubeObject>[]>();
+  /** The namespace each reflector lists (undefined: all namespaces). */
+  private readonly scopeOf = new Map<Reflector<KubeObject>, string | undefined>();
+  private readonly scopes: (string | undefined)[];
+  private readonly onChange: InformerOptions['onChange'];
 
   constructor(opts: InformerOptions) {
+    this.onChange = opts.onChange;
     const scopes = opts.namespaces.length > 0 ? opts.namespaces : [undefined];
+    this.scopes = scopes;
     for (const kind of Object.keys(WATCHED) as WatchedKind[]) {
       const { rt, labelSelector } = WATCHED[kind];
       this.reflectors.set(
@@ -82,8 +89,11 @@ export class Informers {
                 opts.onRecovery?.(kind, 'error');
               },
               onRestart: (cause) => opts.onRecovery?.(kind, cause),
+              indexers: INDEXERS[kind],
+              ...(ns !== undefined && { scope: ns }),
             },
           );
+          this.scopeOf.set(reflector, ns);
           return reflector;
         }),
       );
@@ -98,8 +108,20 @@ export class Informers {
     await Promise.all([...this.reflectors.values()].flat().map((r) => r.stop()));
   }
 
-  hasSynced(): boolean {
-    return [...this.reflectors.values()].flat().every((r) => r.hasSynced());
+  /**
+   * Whether the caches have listed: those of `namespace` (each namespace syncs on its own, so that one the operator
+   * cannot list stops no other), or, without an argument, all of them.
+   */
+  hasSynced(namespace?: string): boolean {
+    return [...this.reflectors.values()]
+      .flat()
+      .filter((r) => namespace === undefined || this.scopeOf.get(r) === undefined || this.scopeOf.get(r) === namespace)
+      .every((r) => r.hasSynced());
+  }
+
+  /** Watched namespaces whose caches have not listed yet ('*' for a cluster-wide watch). */
+  unsyncedNamespaces(): string[] {
+    return this.scopes.filter((ns) => !this.hasSynced(ns ?? '')).map((ns) => ns ?? '*');
   }
 
   get<T extends KubeObject>(kind: WatchedKind, key: string): T | undefined {
@@ -111,8 +133,27 @@ export class Informers {
   }
 
   list<T extends KubeObject>(kind: WatchedKind, namespace?: string): T[] {
-    const all = (this.reflectors.get(kind) ?? []).flatMap((r) => r.store.list());
-    return (namespace === undefined ? all : all.filter((o) => o.metadata.namespace === namespace)) as T[];
+    if (namespace !== undefined) return this.byIndex<T>(kind, BY_NAMESPACE, namespace);
+    return (this.reflectors.get(kind) ?? []).flatMap((r) => r.store.list()) as T[];
+  }
+
+  /** The cached objects of `kind` under `value` in the index `index` (see indexes.ts); no scan. */
+  byIndex<T extends KubeObject>(kind: WatchedKind, index: string, value: string): T[] {
+    const lists = this.reflectors.get(kind) ?? [];
+    if (lists.length === 1) return (lists[0] as Reflector<KubeObject>).store.byIndex(index, value) as T[];
+    return lists.flatMap((r) => r.store.byIndex(index, value)) as T[];
+  }
+
+  /**
+   * Puts an object this process just wrote (the API server's answer) into the cache, as client-go's mutation cache
+   * does, so that a reconcile right after the write does not act on the version before it (a 409, or a second
+   * create). The watch event of the same version is then a duplicate; a newer one wins as usual.
+   */
+  assume(kind: WatchedKind, obj: KubeObject): void {
+    const ns = obj.metadata.namespace;
+    const reflector = (this.reflectors.get(kind) ?? []).find((r) => r.scope === undefined || r.scope === ns);
+    const change = reflector?.store.upsert(obj);
+    if (change) this.onChange(kind, change);
   }
 
   stats(): Record<string, Reflector<KubeObject>['stats']> {

@@ -1,8 +1,13 @@
 // Leader election on a coordination.k8s.io/v1 Lease, as client-go does it: the leader renews the Lease every
 // retry period; others watch its record and take over only when it has not changed for a whole lease duration.
 // Expiry is judged by this process's monotonic clock from when it last saw the record change, never by the
-// timestamps in the Lease (clocks of different machines disagree). A leader that cannot renew within the renew
-// deadline steps down; the caller then exits, so two replicas never reconcile at once for long.
+// timestamps in the Lease (clocks of different machines disagree).
+//
+// Fencing: the leader's own lease counts from when it SENT its last successful renewal, and lasts the renew deadline
+// (shorter than the lease duration others wait). Every Lease request has a timeout shorter than the renew deadline,
+// and when the deadline passes without a renewal the leader steps down at once, by a timer, even while a request
+// still hangs; isLeader() is false from that instant and the reconciler checks it before each write. Another replica
+// can take over only a whole lease duration after it saw the last renewal, which is later than that.
 
 import type { Logger } from 'pino';
 import { isAlreadyExists, isConflict, isNotFound, type KubeClient } from './kube/client.ts';
@@ -49,6 +54,8 @@ export interface LeaderElectorOptions {
   leaseDurationMs?: number;
   renewDeadlineMs?: number;
   retryPeriodMs?: number;
+  /** Timeout of each Lease request; must be shorter than the renew deadline. */
+  requestTimeoutMs?: number;
   clock?: () => number;
 }
 
@@ -57,21 +64,29 @@ export class LeaderElector {
   private observedRecord = '';
   private observedAt = 0;
   private leading = false;
+  /** Until when (this process's clock) the current leadership holds without another renewal. */
+  private validUntil = 0;
   private stopped = false;
   private wake?: () => void;
+  private lostTimer?: NodeJS.Timeout;
+  private onLost?: () => void;
 
   constructor(opts: LeaderElectorOptions) {
     this.opts = {
       leaseDurationMs: 15_000,
       renewDeadlineMs: 10_000,
       retryPeriodMs: 2_000,
+      requestTimeoutMs: Math.min(5_000, (opts.renewDeadlineMs ?? 10_000) / 2),
       clock: () => performance.now(),
       ...opts,
     };
+    if (this.opts.renewDeadlineMs >= this.opts.leaseDurationMs)
+      throw new Error('the renew deadline must be shorter than the lease duration');
   }
 
+  /** True while leading and the last renewal is recent enough that no other replica can have taken over. */
   isLeader(): boolean {
-    return this.leading;
+    return this.leading && this.opts.clock() < this.validUntil;
   }
 
   /**
@@ -79,28 +94,35 @@ export class LeaderElector {
    * 'lost') or until stop() is called (returns 'stopped', after releasing the Lease).
    */
   async run(onStarted: () => void, onStopped: () => void): Promise<'lost' | 'stopped'> {
-    const { retryPeriodMs, renewDeadlineMs, clock, log } = this.opts;
+    const { retryPeriodMs, clock, log } = this.opts;
     while (!this.stopped && !this.leading) {
+      const sent = clock();
       if (await this.tryAcquireOrRenew()) {
         this.leading = true;
+        this.renewed(sent);
         log.info({ lease: `${this.opts.namespace}/${this.opts.name}`, identity: this.opts.identity }, 'became leader');
         onStarted();
         break;
       }
       await this.sleep(retryPeriodMs * (1 + Math.random() * 0.2));
     }
-    let lastRenew = clock();
-    while (!this.stopped) {
-      await this.sleep(retryPeriodMs);
-      if (this.stopped) break;
-      if (await this.tryAcquireOrRenew()) {
-        lastRenew = clock();
-      } else if (clock() - lastRenew >= renewDeadlineMs) {
-        this.leading = false;
-        log.error({ lease: this.opts.name }, 'lost leadership: could not renew the lease in time');
-        onStopped();
-        return 'lost';
+    const lost = new Promise<'lost'>((resolve) => {
+      this.onLost = () => resolve('lost');
+    });
+    const renewing = (async (): Promise<'stopped'> => {
+      while (!this.stopped && this.leading) {
+        await this.sleep(retryPeriodMs);
+        if (this.stopped || !this.leading) break;
+        const sent = clock();
+        if (this.leading && (await this.tryAcquireOrRenew())) this.renewed(sent);
       }
+      return 'stopped';
+    })();
+    const outcome = this.leading || this.stopped ? await Promise.race([lost, renewing]) : 'stopped';
+    clearTimeout(this.lostTimer);
+    if (outcome === 'lost') {
+      onStopped();
+      return 'lost';
     }
     await this.release();
     return 'stopped';
@@ -109,6 +131,22 @@ export class LeaderElector {
   stop(): void {
     this.stopped = true;
     this.wake?.();
+  }
+
+  /** A renewal sent at `sentAt` succeeded: leadership holds until sentAt + renew deadline. */
+  private renewed(sentAt: number): void {
+    const { renewDeadlineMs, clock, log } = this.opts;
+    this.validUntil = Math.max(this.validUntil, sentAt + renewDeadlineMs);
+    clearTimeout(this.lostTimer);
+    this.lostTimer = setTimeout(
+      () => {
+        if (!this.leading || clock() < this.validUntil) return;
+        this.leading = false;
+        log.error({ lease: this.opts.name }, 'lost leadership: could not renew the lease in time');
+        this.onLost?.();
+      },
+      Math.max(0, this.validUntil - clock()),
+    );
   }
 
   private async tryAcquireOrRenew(): Promise<boolean> {
@@ -121,17 +159,21 @@ export class LeaderElector {
       renewTime: microNow(),
       leaseTransitions: 0,
     };
+    const timeout = () => ({ signal: AbortSignal.timeout(this.opts.requestTimeoutMs) });
     try {
       let lease: Lease;
       try {
-        lease = await client.get<Lease>(path);
+        lease = await client.request<Lease>('GET', path, timeout());
       } catch (error) {
         if (!isNotFound(error)) throw error;
-        await client.create(collectionPath(LEASE, namespace), {
-          apiVersion: 'coordination.k8s.io/v1',
-          kind: 'Lease',
-          metadata: { name, namespace },
-          spec: fresh,
+        await client.request('POST', collectionPath(LEASE, namespace), {
+          ...timeout(),
+          body: {
+            apiVersion: 'coordination.k8s.io/v1',
+            kind: 'Lease',
+            metadata: { name, namespace },
+            spec: fresh,
+          },
         });
         this.observe(fresh);
         return true;
@@ -143,7 +185,7 @@ export class LeaderElector {
         decision === 'renew'
           ? { ...lease.spec, renewTime: microNow(), leaseDurationSeconds: fresh.leaseDurationSeconds }
           : { ...fresh, leaseTransitions: (lease.spec?.leaseTransitions ?? 0) + 1 };
-      await client.replace(path, { ...lease, spec });
+      await client.request('PUT', path, { ...timeout(), body: { ...lease, spec } });
       this.observe(spec);
       return true;
     } catch (error) {

@@ -3,9 +3,10 @@
 // shutdown on SIGTERM/SIGINT (stop taking work, finish reconciles in flight, release the leader lease), and exit
 // when leadership is lost so that the Deployment restarts it as a follower.
 
-import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { parseConfig, USAGE } from './config.ts';
+import type { KubeSource } from './kube/client.ts';
+import { loadCredentials, UnsupportedKubeconfig } from './kube/credentials.ts';
 import { startOperator } from './operator.ts';
 
 async function main(): Promise<number> {
@@ -21,11 +22,9 @@ async function main(): Promise<number> {
     return 2;
   }
   const log = pino({ level: config.logLevel, base: { component: 'lota-operator' } });
-  const kubeConfig = new KubeConfig();
+  let kubeConfig: KubeSource;
   try {
-    if (config.kubeconfig) kubeConfig.loadFromFile(config.kubeconfig);
-    else kubeConfig.loadFromDefault();
-    if (!kubeConfig.getCurrentCluster()) throw new Error('it names no current cluster');
+    kubeConfig = await loadKubeSource(config.kubeconfig);
   } catch (error) {
     process.stderr.write(
       `lota-operator: cannot load kubeconfig ${config.kubeconfig ?? '(default)'}: ${(error as Error).message}\n`,
@@ -55,6 +54,21 @@ async function main(): Promise<number> {
     return 1;
   }
   return 0;
+}
+
+/** The light loader first; client-node's KubeConfig (a large import) only for what it alone reads. */
+async function loadKubeSource(path: string | undefined): Promise<KubeSource> {
+  try {
+    return loadCredentials(path);
+  } catch (error) {
+    if (!(error instanceof UnsupportedKubeconfig)) throw error;
+    const { KubeConfig } = await import('@kubernetes/client-node');
+    const kc = new KubeConfig();
+    if (path) kc.loadFromFile(path);
+    else kc.loadFromDefault();
+    if (!kc.getCurrentCluster()) throw new Error('it names no current cluster');
+    return kc;
+  }
 }
 
 main().then(

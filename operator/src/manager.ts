@@ -1,17 +1,30 @@
 // Wires watches to work queues and work queues to the reconciler, like controller-runtime's Manager: one queue and
-// a few workers per controller; changes to Jobs and Pods requeue their owner; a LotaAdaptation's changes requeue
-// the resources that depend on it (LoTTO successors, merges).
+// `--max-concurrent-reconciles` workers per controller; changes to Jobs and Pods requeue their owner; a
+// LotaAdaptation's changes that a dependant can see (phase, results, its own dependencies) requeue the resources
+// that wait on it (LoTTO successors, merges), found through an index, not a scan.
 
 import type { Logger } from 'pino';
 import { KINDS, type OwnerKind, type Reconciler } from './controller.ts';
+import { BY_WAITS_ON, waitsOn } from './indexes.ts';
 import type { Informers, WatchedKind } from './informers.ts';
 import { type KubeObject, keyOf } from './kube/resources.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import type { StoreChange } from './watch/store.ts';
 import { WorkQueue } from './watch/workqueue.ts';
 
-interface DependentSpec {
-  spec?: { lota?: { excludeTicketsOf?: string[] }; tickets?: { adaptationRef?: { name: string } }[] };
+interface AdaptationView extends KubeObject {
+  status?: {
+    phase?: string;
+    message?: string;
+    ticket?: { uri?: string };
+    output?: { uri?: string };
+  };
+}
+
+/** What a dependant reads of a LotaAdaptation (observeDependency, cycle detection); other changes do not concern it. */
+function dependencyView(a: AdaptationView): string {
+  const s = a.status;
+  return JSON.stringify([s?.phase, s?.ticket?.uri, s?.output?.uri, s?.phase === 'Failed' && s.message, waitsOn(a)]);
 }
 
 export class Manager {
@@ -22,6 +35,7 @@ export class Manager {
   private readonly metrics: OperatorMetrics;
   private readonly log: Logger;
   private readonly concurrency: number;
+  private readonly onPodGone: ((podUid: string) => void) | undefined;
 
   constructor(opts: {
     informers: Informers;
@@ -29,7 +43,10 @@ export class Manager {
     metrics: OperatorMetrics;
     log: Logger;
     workers: number;
+    /** Called when a managed pod stops running or is deleted (to drop its progress state). */
+    onPodGone?: (podUid: string) => void;
   }) {
+    this.onPodGone = opts.onPodGone;
     this.informers = opts.informers;
     this.reconciler = opts.reconciler;
     this.metrics = opts.metrics;
@@ -51,7 +68,8 @@ export class Manager {
     switch (kind) {
       case 'LotaAdaptation':
         this.queues.LotaAdaptation.add(keyOf(obj));
-        this.enqueueDependents(obj);
+        if (change.type !== 'updated' || dependencyView(change.old) !== dependencyView(obj))
+          this.enqueueDependents(obj);
         return;
       case 'TicketMerge':
         this.queues.TicketMerge.add(keyOf(obj));
@@ -60,6 +78,9 @@ export class Manager {
         this.enqueueOwner(obj);
         return;
       case 'Pod': {
+        const phase = (obj as KubeObject & { status?: { phase?: string } }).status?.phase;
+        if (obj.metadata.uid && (change.type === 'deleted' || (phase !== 'Running' && phase !== 'Pending')))
+          this.onPodGone?.(obj.metadata.uid);
         const jobRef = obj.metadata.ownerReferences?.find((r) => r.kind === 'Job' && r.controller);
         const job = jobRef && this.informers.get<KubeObject>('Job', `${obj.metadata.namespace}/${jobRef.name}`);
         if (job) this.enqueueOwner(job);
@@ -83,14 +104,10 @@ export class Manager {
   }
 
   private enqueueDependents(adaptation: KubeObject): void {
-    const ns = adaptation.metadata.namespace;
-    const name = adaptation.metadata.name;
-    for (const a of this.informers.list<KubeObject & DependentSpec>('LotaAdaptation', ns)) {
-      if (a.spec?.lota?.excludeTicketsOf?.includes(name)) this.queues.LotaAdaptation.add(keyOf(a));
-    }
-    for (const m of this.informers.list<KubeObject & DependentSpec>('TicketMerge', ns)) {
-      if (m.spec?.tickets?.some((t) => t.adaptationRef?.name === name)) this.queues.TicketMerge.add(keyOf(m));
-    }
+    const key = keyOf(adaptation);
+    for (const a of this.informers.byIndex('LotaAdaptation', BY_WAITS_ON, key))
+      this.queues.LotaAdaptation.add(keyOf(a));
+    for (const m of this.informers.byIndex('TicketMerge', BY_WAITS_ON, key)) this.queues.TicketMerge.add(keyOf(m));
   }
 
   /** Starts the workers (once caches have synced: a reconcile on a partial cache could create a duplicate Job). */
@@ -115,6 +132,12 @@ export class Manager {
       const end = this.metrics.reconcileTime.startTimer({ controller });
       try {
         const result = await this.reconciler.reconcile(kind, key);
+        if (result.requeue) {
+          // controller-runtime's Requeue: back with the key's backoff (a 409, a refused create), which is kept.
+          queue.addRateLimited(key);
+          this.metrics.reconcileTotal.inc({ controller, result: 'requeue' });
+          continue;
+        }
         queue.forget(key);
         if (result.requeueAfterMs !== undefined) {
           queue.addAfter(key, result.requeueAfterMs);

@@ -2,6 +2,8 @@
 // and alerts written for Go operators work unchanged; domain metrics use the `lota_` prefix and bounded labels
 // (kind, phase, outcome: never a resource name).
 
+import type { MachineStatus } from '@lota/api/phase-machine';
+import { TRAINER_PHASES } from '@lota/api/trainer-contract';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { WorkQueue, WorkQueueMetrics } from './watch/workqueue.ts';
 
@@ -83,6 +85,8 @@ export class OperatorMetrics {
     registers: [this.registry],
   });
   private readonly queues = new Map<string, WorkQueue>();
+  /** When each resource entered its current phase, as seen by this process (`kind/namespace/name` → phase, since). */
+  private readonly phaseSince = new Map<string, { phase: string; since: number }>();
 
   // Domain metrics.
   readonly phaseDuration = new Histogram({
@@ -154,7 +158,7 @@ export class OperatorMetrics {
     } = {},
   ) {
     const counts = opts.resourceCounts;
-    const ages = opts.phaseAges;
+    const ages = opts.phaseAges ?? (() => this.phaseAges());
     new Gauge({
       name: 'lota_phase_age_seconds',
       help: 'Longest time any resource of a kind has been in its current phase, as observed by this process (resets when it restarts)',
@@ -222,5 +226,54 @@ export class OperatorMetrics {
 
   registerQueue(name: string, queue: WorkQueue): void {
     this.queues.set(name, queue);
+  }
+
+  /**
+   * The domain metrics of one status transition that was stored (never of one the API server refused): phase
+   * durations, failures by reason, ticket size and density, retries.
+   */
+  recordTransition(kind: string, key: string, before: MachineStatus | undefined, after: MachineStatus): void {
+    const id = `${kind}/${key}`;
+    const phase = after.phase ?? 'Pending';
+    const prev = before?.phase;
+    const seen = this.phaseSince.get(id);
+    if (phase !== prev) {
+      if (seen && seen.phase === prev)
+        this.phaseDuration.observe({ kind, phase: prev }, (performance.now() - seen.since) / 1000);
+      this.phaseSince.set(id, { phase, since: performance.now() });
+      if (phase === 'Failed') {
+        const reason = after.conditions?.find((c) => c.type === 'Failed')?.reason ?? 'Unknown';
+        this.failures.inc({ kind, reason });
+      }
+      if (phase === 'Succeeded' && after.ticket) {
+        this.ticketBytes.observe(after.ticket.bytes);
+        this.ticketDensity.observe(after.ticket.density);
+      }
+    } else if (!seen) {
+      this.phaseSince.set(id, { phase, since: performance.now() });
+    }
+    for (const p of TRAINER_PHASES) {
+      const was = before?.attempts?.[p] ?? 0;
+      const now = after.attempts?.[p] ?? 0;
+      const extra = Math.max(0, now - Math.max(was, 1));
+      if (extra > 0) this.retries.inc({ kind, phase: p }, extra);
+    }
+  }
+
+  forgetResource(kind: string, key: string): void {
+    this.phaseSince.delete(`${kind}/${key}`);
+  }
+
+  /** The longest time in its current phase per kind and phase (the lota_phase_age_seconds gauge). */
+  phaseAges(): { kind: string; phase: string; seconds: number }[] {
+    const now = performance.now();
+    const out = new Map<string, { kind: string; phase: string; seconds: number }>();
+    for (const [id, { phase, since }] of this.phaseSince) {
+      const kind = id.slice(0, id.indexOf('/'));
+      const k = `${kind}/${phase}`;
+      const seconds = (now - since) / 1000;
+      if ((out.get(k)?.seconds ?? -1) < seconds) out.set(k, { kind, phase, seconds });
+    }
+    return [...out.values()];
   }
 }

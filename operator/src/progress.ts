@@ -1,7 +1,11 @@
 // Polls the progress endpoint of running trainers (GET http://<podIP>:<port>/progress, docs/trainer-contract.md) at
 // a bounded rate: each pod at most once per interval, at most `maxInFlight` requests at a time, each with a
-// timeout. Reconciles read the latest answer from here and never wait on the network.
+// timeout. Reconciles read the latest answer from here and never wait on the network. A reading equal to the last
+// one (same step, loss, …) keeps the last one's updateTime and requeues nothing, so an unchanged trainer causes no
+// status write; state of pods that are gone (forget()) or no longer asked about is dropped.
 
+import { isDeepStrictEqual } from 'node:util';
+import { parseProgress } from '@lota/api/progress';
 import type { Progress } from '@lota/api/trainer-contract';
 
 export interface ProgressPollerOptions {
@@ -21,12 +25,18 @@ export type ProgressReading = Progress & { updateTime: string };
 interface Entry {
   progress?: ProgressReading;
   fetchedAt: number;
+  /** When a reconcile last asked for this pod. */
+  askedAt: number;
   inFlight: boolean;
 }
+
+/** Entries nobody asked about for this many intervals are dropped. */
+const STALE_INTERVALS = 3;
 
 export class ProgressPoller {
   private readonly entries = new Map<string, Entry>();
   private inFlight = 0;
+  private sweptAt = performance.now();
   private readonly opts: Required<Omit<ProgressPollerOptions, 'onUpdate' | 'onOutcome'>> &
     Pick<ProgressPollerOptions, 'onUpdate' | 'onOutcome'>;
 
@@ -49,18 +59,33 @@ export class ProgressPoller {
 
   /** The latest reading of the pod `podUid` at `podIp`; starts a new read if the last one is older than the interval. */
   latest(podUid: string, podIp: string | undefined, key: string): ProgressReading | undefined {
+    const now = performance.now();
+    this.sweep(now);
     let entry = this.entries.get(podUid);
     if (!entry) {
-      entry = { fetchedAt: Number.NEGATIVE_INFINITY, inFlight: false };
+      entry = { fetchedAt: Number.NEGATIVE_INFINITY, askedAt: now, inFlight: false };
       this.entries.set(podUid, entry);
     }
-    const due = performance.now() - entry.fetchedAt >= this.opts.intervalMs;
+    entry.askedAt = now;
+    const due = now - entry.fetchedAt >= this.opts.intervalMs;
     if (podIp && due && !entry.inFlight && this.inFlight < this.opts.maxInFlight) void this.poll(entry, podIp, key);
     return entry.progress;
   }
 
   forget(podUid: string): void {
     this.entries.delete(podUid);
+  }
+
+  /** Pods with progress state (for tests and memory accounting). */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  private sweep(now: number): void {
+    const stale = Math.max(this.opts.intervalMs, 1000) * STALE_INTERVALS;
+    if (now - this.sweptAt < stale) return;
+    this.sweptAt = now;
+    for (const [uid, e] of this.entries) if (!e.inFlight && now - e.askedAt > stale) this.entries.delete(uid);
   }
 
   private async poll(entry: Entry, podIp: string, key: string): Promise<void> {
@@ -72,12 +97,15 @@ export class ProgressPoller {
         signal: AbortSignal.timeout(this.opts.timeoutMs),
       });
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
-      const body = (await res.json()) as Progress;
-      if (typeof body.step !== 'number' || typeof body.totalSteps !== 'number')
-        throw new Error('not a progress object');
-      entry.progress = { ...body, updateTime: `${new Date().toISOString().slice(0, 19)}Z` };
+      // The trainer image is the user's: its answer is validated and clamped before it reaches status.
+      const body = parseProgress(await res.json());
+      if (!body) throw new Error('not a progress object');
+      const { updateTime: _previous, ...last } = entry.progress ?? {};
       this.opts.onOutcome?.('ok');
-      this.opts.onUpdate?.(key);
+      if (!entry.progress || !isDeepStrictEqual(last, body)) {
+        entry.progress = { ...body, updateTime: `${new Date().toISOString().slice(0, 19)}Z` };
+        this.opts.onUpdate?.(key);
+      }
     } catch {
       this.opts.onOutcome?.('error');
     } finally {

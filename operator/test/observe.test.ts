@@ -1,5 +1,17 @@
+import { observeDependency as fromView } from '@lota/api/dependencies';
+import { adaptationPlan } from '@lota/api/phase-machine';
 import { describe, expect, it } from 'vitest';
-import { type JobObject, observeDependency, observePhase, type PodObject } from '../src/reconcile/observe.ts';
+import {
+  type AdaptationObject,
+  dependencyView,
+  type JobObject,
+  jobRelation,
+  observePhase,
+  observeResource,
+  type PodObject,
+} from '../src/reconcile/observe.ts';
+
+const observeDependency = (a: AdaptationObject | undefined) => fromView(dependencyView(a));
 
 const job = (status: JobObject['status'], spec: JobObject['spec'] = {}): JobObject => ({
   metadata: { name: 'a-train', namespace: 'ns', uid: 'job-uid' },
@@ -56,10 +68,13 @@ describe('observePhase', () => {
   it('ignores pods of another Job with the same name (an earlier incarnation)', () => {
     const stranger = { ...pod('Succeeded', { exitCode: 0, message: tm('Succeeded', 'Completed', 'ok') }) };
     stranger.metadata.ownerReferences = [{ ...owner[0], uid: 'old' } as (typeof owner)[0]];
-    expect(observePhase(job(complete), [stranger])).toMatchObject({
-      state: 'Failed',
-      reason: 'InvalidTerminationMessage',
-    });
+    expect(observePhase(job(complete), [stranger])).toMatchObject({ state: 'Lost' });
+  });
+
+  it('counts the attempts and failures of earlier Jobs that the Job carries', () => {
+    const j = job({ active: 1, failed: 1 });
+    j.metadata.annotations = { 'lota.dev/prior-attempts': '2', 'lota.dev/prior-failures': '1' };
+    expect(observePhase(j, [pod('Running')])).toEqual({ state: 'Running', failures: 2, attempts: 4 });
   });
 
   it('takes the trainer reason of a permanent failure, with its exit code', () => {
@@ -181,5 +196,41 @@ describe('observeDependency', () => {
         }),
       ),
     ).toEqual({ state: 'Failed', reason: 'InvalidSpec', message: 'bad' });
+  });
+});
+
+describe('observeResource', () => {
+  const plan = adaptationPlan({ name: 'a', generation: 1 }, { method: 'full' });
+  const base = {
+    owner: { kind: 'LotaAdaptation', name: 'a', uid: 'a-uid' },
+    plan,
+    now: new Date(0),
+    progress: () => undefined,
+    dependency: () => undefined,
+  };
+
+  it('waits while a pod of an earlier attempt still stops, and starts once it is gone', () => {
+    const stopping = {
+      ...pod('Running'),
+      metadata: { name: 'old', namespace: 'ns', labels: { 'lota.dev/phase': 'train' } },
+    };
+    expect(observeResource({ ...base, jobs: {}, pods: [stopping] }).phases.train).toEqual({
+      state: 'Queued',
+      message: 'pod old of an earlier attempt is still stopping',
+    });
+    expect(observeResource({ ...base, jobs: {}, pods: [] }).phases.train).toEqual({ state: 'NotStarted' });
+  });
+
+  it("tells its own Job from a previous incarnation's and from a stranger's", () => {
+    const ref = (uid: string, name = 'a', kind = 'LotaAdaptation') => ({
+      metadata: {
+        name: 'a-train',
+        ownerReferences: [{ apiVersion: 'lota.dev/v1alpha1', kind, name, uid, controller: true }],
+      },
+    });
+    expect(jobRelation(ref('a-uid'), base.owner)).toBe('ours');
+    expect(jobRelation(ref('old-uid'), base.owner)).toBe('stale');
+    expect(jobRelation(ref('x', 'other', 'Deployment'), base.owner)).toBe('foreign');
+    expect(jobRelation({ metadata: { name: 'a-train' } }, base.owner)).toBe('foreign');
   });
 });

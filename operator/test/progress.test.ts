@@ -61,6 +61,33 @@ describe('ProgressPoller', () => {
     expect(hits).toBe(2);
   });
 
+  it('an unchanged reading keeps its updateTime and requeues nothing; forgotten pods hold no state', async () => {
+    const port = await endpoint();
+    const updates: string[] = [];
+    const outcomes: string[] = [];
+    const poller = new ProgressPoller({
+      port,
+      intervalMs: 0,
+      onUpdate: (k) => updates.push(k),
+      onOutcome: (o) => outcomes.push(o),
+    });
+    poller.latest('p', '127.0.0.1', 'k');
+    await until(() => outcomes.length === 1, 'first read');
+    const first = poller.latest('p', '127.0.0.1', 'k');
+    await until(() => outcomes.length === 2, 'second read');
+    await new Promise((r) => setTimeout(r, 1100));
+    poller.latest('p', '127.0.0.1', 'k');
+    await until(() => outcomes.length === 3, 'third read');
+    expect(updates).toEqual(['k']);
+    expect(poller.latest('p', '127.0.0.1', 'k')).toBe(first);
+    body = { phase: 'train', step: 4, totalSteps: 10, percent: 40, loss: 1.4 };
+    await until(() => outcomes.length >= 4, 'fourth read');
+    await until(() => updates.length === 2, 'a changed reading requeues');
+    expect(poller.latest('p', '127.0.0.1', 'k')?.step).toBe(4);
+    poller.forget('p');
+    expect(poller.size).toBe(0);
+  });
+
   it('keeps the last good reading when the endpoint answers nonsense or not at all', async () => {
     const port = await endpoint();
     const outcomes: string[] = [];

@@ -366,8 +366,17 @@ export const LotaAdaptationStatus = Obj(
         },
         {
           description:
-            'Pods started per phase: failed, running and succeeded ones (pods lost to disruptions are not counted).',
+            "Pods started per phase, summed over the phase's Jobs: failed, running and succeeded ones (pods lost to disruptions are not counted).",
         },
+      ),
+    ),
+    failures: Type.Optional(
+      Obj(
+        {
+          calibrate: Type.Optional(Int32({ description: 'Failed calibration pods.', minimum: 0 })),
+          train: Type.Optional(Int32({ description: 'Failed training pods.', minimum: 0 })),
+        },
+        { description: "Failed attempts per phase, summed over the phase's Jobs: what backoffLimit is spent against." },
       ),
     ),
     progress: Type.Optional(Progress),

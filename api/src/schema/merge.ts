@@ -219,8 +219,14 @@ export const TicketMergeStatus = Obj(
         { merge: Type.Optional(Int32({ description: 'Pods started for the merge.', minimum: 0 })) },
         {
           description:
-            'Pods started per phase: failed, running and succeeded ones (pods lost to disruptions are not counted).',
+            "Pods started per phase, summed over the phase's Jobs: failed, running and succeeded ones (pods lost to disruptions are not counted).",
         },
+      ),
+    ),
+    failures: Type.Optional(
+      Obj(
+        { merge: Type.Optional(Int32({ description: 'Failed merge pods.', minimum: 0 })) },
+        { description: "Failed attempts per phase, summed over the phase's Jobs: what backoffLimit is spent against." },
       ),
     ),
     tickets: Type.Optional(

@@ -75,5 +75,5 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
   verbs: [list, watch]
 - apiGroups: [events.k8s.io]
   resources: [events]
-  verbs: [create]
+  verbs: [create, patch]
 {{- end }}

@@ -13,6 +13,12 @@ export const TRAINER_COMMAND = 'lota-trainer';
 export const TRAINER_UID = 65532;
 const SCRATCH_VOLUME = 'scratch';
 
+/** Where a Job remembers the phase's earlier Jobs, so that attempts and backoffLimit add up across them. */
+export const ANNOTATIONS = {
+  priorAttempts: 'lota.dev/prior-attempts',
+  priorFailures: 'lota.dev/prior-failures',
+} as const;
+
 export interface JobInput {
   kind: 'LotaAdaptation' | 'TicketMerge';
   apiVersion: string;
@@ -26,6 +32,10 @@ export interface JobInput {
   defaultImage: string;
   /** What is left of spec.activeDeadlineSeconds for this Job. */
   remainingSeconds?: number;
+  /** Attempts and failures of the phase's earlier Jobs (the phase machine's `start` action). */
+  prior?: { attempts: number; failures: number };
+  /** Failed attempts this Job may still have: backoffLimit less the failures of earlier Jobs. */
+  retryBudget?: number;
 }
 
 /** Every pvc:// claim a phase touches, and whether it must be writable (it holds output.uri). */
@@ -99,6 +109,13 @@ export function desiredJob(input: JobInput) {
       name,
       namespace: metadata.namespace,
       labels,
+      ...(input.prior &&
+        (input.prior.attempts > 0 || input.prior.failures > 0) && {
+          annotations: {
+            [ANNOTATIONS.priorAttempts]: String(input.prior.attempts),
+            [ANNOTATIONS.priorFailures]: String(input.prior.failures),
+          },
+        }),
       ownerReferences: [
         {
           apiVersion: input.apiVersion,
@@ -113,7 +130,7 @@ export function desiredJob(input: JobInput) {
     spec: {
       // Kueue admits a queued Job by unsuspending it; without a queue the Job runs at once.
       suspend: resolved.queueName !== undefined,
-      backoffLimit: resolved.backoffLimit,
+      backoffLimit: Math.max(0, Math.min(resolved.backoffLimit, input.retryBudget ?? resolved.backoffLimit)),
       ...(input.remainingSeconds !== undefined && {
         activeDeadlineSeconds: Math.max(1, Math.ceil(input.remainingSeconds)),
       }),
@@ -141,6 +158,9 @@ export function desiredJob(input: JobInput) {
             runAsUser: TRAINER_UID,
             runAsGroup: TRAINER_UID,
             fsGroup: TRAINER_UID,
+            // Change ownership only when the volume's root does not already match, not on every pod start (a
+            // recursive chown of a claim full of checkpoints takes minutes).
+            fsGroupChangePolicy: 'OnRootMismatch',
             seccompProfile: { type: 'RuntimeDefault' },
           },
           ...(res.nodeSelector && { nodeSelector: res.nodeSelector }),

@@ -1,10 +1,13 @@
-// What the phase machine needs to know, read from children and neighbours: a phase from its Job and pods, a
-// dependency from the LotaAdaptation it names. Pure functions of the cached objects.
+// What the phase machine needs to know, read from children and neighbours: a phase from its Job and pods (and the
+// earlier attempts its annotations carry), a dependency from the LotaAdaptation it names. Pure functions of the
+// cached objects; the reconciler only gathers them.
 
-import type { DependencyObservation, PhaseObservation } from '@lota/api/phase-machine';
-import type { Progress, TerminationMessage } from '@lota/api/trainer-contract';
+import { type DependencyView, observeDependencies } from '@lota/api/dependencies';
+import type { Observations, PhaseObservation, Plan } from '@lota/api/phase-machine';
+import type { Progress, TerminationMessage, TrainerPhase } from '@lota/api/trainer-contract';
 import type { KubeObject } from '../kube/resources.ts';
-import { CONTAINER_NAME } from './job.ts';
+import { ANNOTATIONS, CONTAINER_NAME } from './job.ts';
+import { LABELS } from './names.ts';
 
 interface JobCondition {
   type: string;
@@ -41,6 +44,7 @@ export interface PodObject extends KubeObject {
 }
 
 export interface AdaptationObject extends KubeObject {
+  spec?: { lota?: { excludeTicketsOf?: string[] } };
   status?: {
     phase?: string;
     ticket?: { uri: string };
@@ -83,16 +87,32 @@ function latest(pods: PodObject[], phase: string): PodObject | undefined {
     .at(-1);
 }
 
-/** `pods` are the Job's pods (any order); `progress` is the latest the poller read from the running pod. */
+/** Attempts and failures of the phase's earlier Jobs, as the reconciler annotated this one when creating it. */
+export function priorOf(job: JobObject): { attempts: number; failures: number } {
+  const n = (key: string) => {
+    const v = Number(job.metadata.annotations?.[key]);
+    return Number.isInteger(v) && v > 0 ? v : 0;
+  };
+  return { attempts: n(ANNOTATIONS.priorAttempts), failures: n(ANNOTATIONS.priorFailures) };
+}
+
+/**
+ * `pods` are the Job's pods (any order); `progress` is the latest the poller read from the running pod. A Job that
+ * completed without a Succeeded pod in `pods` is `Lost`: the reconciler confirms with the API server that the pod is
+ * gone (and not just late in the cache) before acting on it.
+ */
 export function observePhase(job: JobObject | undefined, pods: PodObject[], progress?: Progress): PhaseObservation {
   if (!job) return { state: 'NotStarted' };
   const mine = pods.filter((p) => ownedBy(p, job));
-  const failures = job.status?.failed ?? 0;
-  const attempts = failures + (job.status?.active ?? 0) + (job.status?.succeeded ?? 0);
+  const prior = priorOf(job);
+  const failures = prior.failures + (job.status?.failed ?? 0);
+  const attempts =
+    prior.attempts + (job.status?.failed ?? 0) + (job.status?.active ?? 0) + (job.status?.succeeded ?? 0);
 
   if (isTrue(job, 'Complete')) {
     const pod = latest(mine, 'Succeeded');
-    const termination = parseTerminationMessage(pod ? terminationOf(pod)?.message : undefined);
+    if (!pod) return { state: 'Lost', message: `the pod of Job ${job.metadata.name} is gone` };
+    const termination = parseTerminationMessage(terminationOf(pod)?.message);
     if (termination?.outcome === 'Succeeded') return { state: 'Succeeded', termination };
     return {
       state: 'Failed',
@@ -141,23 +161,72 @@ export function observePhase(job: JobObject | undefined, pods: PodObject[], prog
   return { state: 'Running', failures, attempts, ...(progress && { progress }) };
 }
 
-export function observeDependency(adaptation: AdaptationObject | undefined): DependencyObservation {
-  if (!adaptation) return { state: 'Missing' };
+/** What the phase machine needs of a referenced LotaAdaptation (api/src/dependencies.ts), from the cached object. */
+export function dependencyView(adaptation: AdaptationObject | undefined): DependencyView | undefined {
+  if (!adaptation) return undefined;
   const s = adaptation.status;
-  if (s?.phase === 'Succeeded') {
-    return {
-      state: 'Succeeded',
-      ...(s.ticket?.uri && { ticketUri: s.ticket.uri }),
-      ...(s.output?.uri && { modelUri: s.output.uri }),
-    };
+  const failed = s?.conditions?.find((c) => c.type === 'Failed');
+  return {
+    ...(s?.phase && { phase: s.phase }),
+    ...(s?.ticket?.uri && { ticketUri: s.ticket.uri }),
+    ...(s?.output?.uri && { modelUri: s.output.uri }),
+    ...(failed?.reason && { failedReason: failed.reason }),
+    ...(s?.message && { message: s.message }),
+    waitsFor: adaptation.spec?.lota?.excludeTicketsOf ?? [],
+  };
+}
+
+/** How a Job with a phase's name relates to the resource that wants to create it. */
+export function jobRelation(
+  job: KubeObject,
+  owner: { kind: string; name: string; uid: string },
+): 'ours' | 'stale' | 'foreign' {
+  const controller = job.metadata.ownerReferences?.find((r) => r.controller);
+  if (controller?.uid === owner.uid) return 'ours';
+  // A previous incarnation's (deleted and re-created under the same name): the garbage collector removes it.
+  if (controller && controller.kind === owner.kind && controller.name === owner.name) return 'stale';
+  return 'foreign';
+}
+
+export interface ResourceView {
+  kind: string;
+  name: string;
+  uid: string;
+}
+
+/** Everything one reconcile observes, from the cached Jobs, Pods and LotaAdaptations of the namespace. */
+export function observeResource(input: {
+  owner: ResourceView;
+  plan: Plan;
+  now: Date;
+  /** The Job with each phase's name, if any. */
+  jobs: Partial<Record<TrainerPhase, JobObject>>;
+  /** Pods labelled as this resource's (any phase, any Job). */
+  pods: PodObject[];
+  progress: (pod: PodObject) => Progress | undefined;
+  dependency: (name: string) => AdaptationObject | undefined;
+}): Observations {
+  const { owner, plan, pods } = input;
+  const phases: Observations['phases'] = {};
+  for (const phase of plan.phases) {
+    const candidate = input.jobs[phase];
+    const job = candidate && jobRelation(candidate, owner) === 'ours' ? candidate : undefined;
+    if (!job) {
+      // A pod of an earlier attempt may still be stopping (its Job was deleted: suspend, a user): a new one would
+      // write the same output beside it.
+      const stopping = pods.find(
+        (p) =>
+          p.metadata.labels?.[LABELS.phase] === phase &&
+          (p.status?.phase === 'Running' || p.status?.phase === 'Pending'),
+      );
+      phases[phase] = stopping
+        ? { state: 'Queued', message: `pod ${stopping.metadata.name} of an earlier attempt is still stopping` }
+        : { state: 'NotStarted' };
+      continue;
+    }
+    const running = pods.find((p) => p.status?.phase === 'Running' && ownedBy(p, job));
+    phases[phase] = observePhase(job, pods, running ? input.progress(running) : undefined);
   }
-  if (s?.phase === 'Failed') {
-    const failed = s.conditions?.find((c) => c.type === 'Failed');
-    return {
-      state: 'Failed',
-      ...(failed?.reason && { reason: failed.reason }),
-      ...(s.message && { message: s.message }),
-    };
-  }
-  return { state: 'Pending', ...(s?.phase && { phase: s.phase }) };
+  const dependencies = observeDependencies(plan, (name) => dependencyView(input.dependency(name)));
+  return { phases, dependencies, now: input.now };
 }

@@ -5,7 +5,7 @@
 
 import { isGone } from '../kube/client.ts';
 import type { KubeObject } from '../kube/resources.ts';
-import { Store, type StoreChange } from './store.ts';
+import { type Indexers, Store, type StoreChange } from './store.ts';
 
 export type WatchEvent<T> =
   | { type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK'; object: T }
@@ -27,14 +27,19 @@ export interface ReflectorOptions {
   onError?: (error: unknown, stage: 'list' | 'watch') => void;
   /** Called when the reflector relists after 410 Gone or drops a silent watch. */
   onRestart?: (cause: 'gone' | 'watchdog') => void;
+  /** Indexes of the store (see Store). */
+  indexers?: Indexers<KubeObject>;
+  /** The namespace this reflector watches (undefined: all). */
+  scope?: string;
 }
 
 export class Reflector<T extends KubeObject> {
   readonly name: string;
-  readonly store = new Store<T>();
+  readonly store: Store<T>;
+  readonly scope: string | undefined;
   private readonly source: ListWatchSource<T>;
   private readonly onChange: (change: StoreChange<T>) => void;
-  private readonly opts: Required<Omit<ReflectorOptions, 'onError' | 'onRestart'>> &
+  private readonly opts: Required<Omit<ReflectorOptions, 'onError' | 'onRestart' | 'indexers' | 'scope'>> &
     Pick<ReflectorOptions, 'onError' | 'onRestart'>;
   private stopped = false;
   private synced = false;
@@ -53,6 +58,8 @@ export class Reflector<T extends KubeObject> {
     this.name = name;
     this.source = source;
     this.onChange = onChange;
+    this.store = new Store<T>({ ...(opts.indexers && { indexers: opts.indexers }) });
+    this.scope = opts.scope;
     this.opts = {
       watchdogMs: opts.watchdogMs ?? 5 * 60_000,
       initialBackoffMs: opts.initialBackoffMs ?? 500,

@@ -63,6 +63,8 @@ export class WorkQueue {
       this.add(key);
       return;
     }
+    // Node fires timers above 2³¹−1 ms at once; a longer wait is a reconcile then, which asks again.
+    ms = Math.min(ms, 2 ** 31 - 1);
     const at = performance.now() + ms;
     const pending = this.scheduled.get(key);
     if (pending && pending.at <= at) return;

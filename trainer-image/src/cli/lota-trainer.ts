@@ -16,7 +16,7 @@ import { loadPretrained } from '../model/pretrained.ts';
 import { baseFingerprint } from '../phases/context.ts';
 import { scoreTask } from '../phases/evaluation.ts';
 import { defaultSink } from '../progress/output.ts';
-import { serveProgress, TrainerMetrics } from '../progress/server.ts';
+import { serveProgress, stopProgress, TrainerMetrics } from '../progress/server.ts';
 import { ProgressTracker } from '../progress/sink.ts';
 import { TextTokenizer } from '../tokenizer/tokenizer.ts';
 import { classify } from './errors.ts';
@@ -42,7 +42,7 @@ async function phaseCommand(phase: string): Promise<number> {
     process.stdout.write(`${JSON.stringify(run.termination)}\n`);
     return run.exitCode;
   } finally {
-    server?.close();
+    if (server) await stopProgress(server);
   }
 }
 

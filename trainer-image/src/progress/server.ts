@@ -64,3 +64,14 @@ export async function serveProgress(
   });
   return server;
 }
+
+/**
+ * Stops the endpoint when the phase ends. close() alone waits for connections that are not idle, and a poller that
+ * reads more often than the keep-alive timeout may keep one busy; the phase is over, so they are all ended.
+ */
+export function stopProgress(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}

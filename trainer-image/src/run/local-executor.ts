@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { isPermanentExit, type Progress, type TerminationMessage, TRAINER_ENV, type TrainerPhase } from '@lota/api';
+import { type DependencyView, observeDependencies } from '@lota/api/dependencies';
 import {
   adaptationPlan,
-  type DependencyObservation,
   type MachineStatus,
   mergePlan,
   nextState,
@@ -101,25 +101,24 @@ export class LocalExecutor {
     wake?.();
   }
 
-  private dependency(name: string): DependencyObservation {
+  /** What `lota run` knows of a LotaAdaptation another resource references (the operator reads its cache). */
+  private dependency(name: string): DependencyView | undefined {
     const dep = this.tracked.find((t) => t.resource.kind === 'LotaAdaptation' && nameOf(t.resource) === name);
-    if (!dep) return { state: 'Missing' };
+    if (!dep) return undefined;
     const s = dep.status;
-    if (s.phase === 'Succeeded') {
-      return {
-        state: 'Succeeded',
-        ...(s.ticket ? { ticketUri: s.ticket.uri } : {}),
-        ...(s.output ? { modelUri: s.output.uri } : {}),
-      };
-    }
-    if (s.phase === 'Failed')
-      return { state: 'Failed', reason: 'Failed', ...(s.message ? { message: s.message } : {}) };
-    return { state: 'Pending', ...(s.phase ? { phase: s.phase } : {}) };
+    return {
+      ...(s.phase && { phase: s.phase }),
+      ...(s.ticket && { ticketUri: s.ticket.uri }),
+      ...(s.output && { modelUri: s.output.uri }),
+      ...(s.phase === 'Failed' && { failedReason: s.conditions?.find((c) => c.type === 'Failed')?.reason ?? 'Failed' }),
+      ...(s.message && { message: s.message }),
+      waitsFor: dep.plan.dependencies,
+    };
   }
 
   /** One pass of the machine for a resource; returns whether anything changed (a start, a stop, a new status). */
   private reconcile(t: Tracked): boolean {
-    const dependencies = Object.fromEntries(t.plan.dependencies.map((d) => [d, this.dependency(d)]));
+    const dependencies = observeDependencies(t.plan, (d) => this.dependency(d));
     const transition = nextState(t.plan, t.status, { phases: t.observed, dependencies, now: new Date() });
     const previous = t.status;
     const changed =

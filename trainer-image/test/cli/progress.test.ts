@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { jsonLinesSink } from '../../src/progress/output.ts';
-import { serveProgress, TrainerMetrics } from '../../src/progress/server.ts';
+import { serveProgress, stopProgress, TrainerMetrics } from '../../src/progress/server.ts';
 import { ProgressTracker } from '../../src/progress/sink.ts';
 
 let server: Server | undefined;
@@ -32,5 +32,32 @@ describe('progress endpoint', () => {
     expect(text).toMatch(/process_cpu_user_seconds_total/);
     expect((await fetch(`${url}/nope`)).status).toBe(404);
     expect(lines.some((l) => JSON.parse(l).step === 4)).toBe(true);
+  });
+});
+
+describe('progress endpoint teardown', () => {
+  it('ends when the phase ends although the operator polls it faster than the keep-alive timeout', async () => {
+    const tracker = new ProgressTracker('calibrate');
+    const s = await serveProgress(tracker, new TrainerMetrics(), 0, '127.0.0.1');
+    const url = `http://127.0.0.1:${(s.address() as AddressInfo).port}/progress`;
+    // The operator's poller: one keep-alive connection, a request every 100 ms (the e2e harness polls every 1 s,
+    // under Node's 5 s keep-alive timeout).
+    let polling = true;
+    const poller = (async () => {
+      while (polling) {
+        await fetch(url).then(
+          (r) => r.text(),
+          () => undefined,
+        );
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 300));
+    const closed = new Promise<'closed'>((resolve) => s.once('close', () => resolve('closed')));
+    await stopProgress(s);
+    const outcome = await Promise.race([closed, new Promise((r) => setTimeout(() => r('still open'), 3000))]);
+    polling = false;
+    await poller;
+    expect(outcome).toBe('closed');
   });
 });

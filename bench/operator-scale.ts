@@ -1,0 +1,277 @@
+// Operator scale benchmark on the project's real control plane (etcd, kube-apiserver, controller-manager, scheduler
+// from e2e/harness; NO node, so pods never start). For each N it prints, in one run:
+//   - seconds until N calibrate Jobs exist after `kubectl create` of N LotaAdaptations in one file, against
+//     `kubectl create` of the same N Jobs in one file (the reference, measured first in the same run);
+//   - the operator's peak RSS and CPU seconds;
+//   - API requests per resource by verb and resource, from the API server's /metrics (everything the API server
+//     served during the operator run, other controllers included) and from the operator's own client counter;
+//   - status writes per resource: when the last Job appeared, and once the operator went quiet;
+//   - with the N resources idle: reconciles and CPU over --idle-seconds;
+//   - seconds until a deletion of the namespace (N resources) is reflected in the operator's cache.
+// The KWOK lifecycle part (pods run to completion on fake nodes) is bench/operator-lifecycle.ts. Not a test.
+//
+//   node bench/operator-scale.ts [--n=1000,5000] [--idle-seconds=60] [--operator-arg=--kube-api-qps=100 ...]
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { KubeConfig } from '@kubernetes/client-node';
+import { withAdaptationDefaults } from '../api/src/defaults.ts';
+import { startControlPlane } from '../e2e/harness/control-plane.ts';
+import { startOperator, TRAINER_IMAGE_REF } from '../e2e/harness/operator.ts';
+import { KubeClient } from '../operator/src/kube/client.ts';
+import { JOB, LOTA_ADAPTATION } from '../operator/src/kube/resources.ts';
+import { desiredJob } from '../operator/src/reconcile/job.ts';
+import {
+  apiRequests,
+  counter,
+  cpuSeconds,
+  diff,
+  parseProm,
+  peakRssMb,
+  rssMb,
+  type Sample,
+  sleep,
+  sum,
+} from './scale/measure.ts';
+
+const { values } = parseArgs({
+  options: {
+    n: { type: 'string', default: '1000,5000' },
+    'idle-seconds': { type: 'string', default: '60' },
+    'delete-timeout': { type: 'string', default: '300' },
+    'operator-arg': { type: 'string', multiple: true, default: [] },
+  },
+});
+const sizes = (values.n as string).split(',').map(Number);
+const idleSeconds = Number(values['idle-seconds']);
+const deleteTimeoutMs = Number(values['delete-timeout']) * 1000;
+const operatorArgs = values['operator-arg'] as string[];
+
+const spec = (name: string) => ({
+  baseModel: { uri: 'pvc://models/base' },
+  dataset: { uri: 'pvc://data/a.jsonl', format: 'prompt-completion' },
+  lota: { sparsity: 0.9, calibration: { steps: 4 } },
+  training: { maxSteps: 6, batchSize: 4 },
+  output: { uri: `pvc://models/runs/${name}` },
+});
+const names = (n: number) => Array.from({ length: n }, (_, i) => `r${String(i).padStart(5, '0')}`);
+
+const cp = await startControlPlane({ node: false });
+// Ctrl-C or a timeout still stops the control plane.
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  process.once(signal, () => void cp.stop().finally(() => process.exit(130)));
+const repoRoot = new URL('..', import.meta.url).pathname;
+const kc = new KubeConfig();
+kc.loadFromFile(cp.kubeconfigPath);
+const client = new KubeClient(kc, { qps: 0 });
+const kubectl = cp.kubectl;
+const apiMetrics = async () => parseProm(await kubectl(['get', '--raw', '/metrics']));
+const opMetrics = async (url: string) => parseProm(await (await fetch(url)).text());
+const fmt = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : String(x));
+
+/** Waits (at most 2 minutes: the namespace controller is slow with thousands of pods) for a namespace to go. */
+async function nsGone(ns: string) {
+  const t0 = performance.now();
+  while (performance.now() - t0 < 120_000) {
+    const out = await kubectl(['get', 'namespace', ns, '--ignore-not-found', '-o', 'name']);
+    if (out.trim() === '') return;
+    await sleep(1000);
+  }
+  console.log(`(namespace ${ns} still terminating after 120 s; going on)`);
+}
+
+async function createFile(items: object[], file: string): Promise<number> {
+  writeFileSync(file, JSON.stringify({ apiVersion: 'v1', kind: 'List', items }));
+  const t0 = performance.now();
+  await kubectl(['create', '-f', file, '-o', 'name'], { timeoutMs: 1_800_000 });
+  return (performance.now() - t0) / 1000;
+}
+
+async function run(n: number) {
+  const line = (s: string) => console.log(`[N=${n}] ${s}`);
+  // 1. The reference: kubectl create of N Jobs exactly like the operator's calibrate Jobs (no owner reference).
+  const direct = `direct-${n}`;
+  await kubectl(['create', 'namespace', direct]);
+  const jobs = names(n).map((name) => {
+    const job = desiredJob({
+      kind: 'LotaAdaptation',
+      apiVersion: 'lota.dev/v1alpha1',
+      metadata: { name, namespace: direct, uid: '00000000-0000-0000-0000-000000000000' },
+      spec: spec(name),
+      resolved: withAdaptationDefaults(spec(name) as never),
+      phase: 'calibrate',
+      ticketRefs: {},
+      defaultImage: TRAINER_IMAGE_REF,
+    }) as { metadata: Record<string, unknown> };
+    delete job.metadata.ownerReferences;
+    return job;
+  });
+  const directSeconds = await createFile(jobs, join(cp.dir, `jobs-${n}.json`));
+  line(`kubectl create of ${n} Jobs: ${fmt(directSeconds)} s`);
+  await kubectl(['delete', 'namespace', direct, '--wait=false']);
+  await nsGone(direct);
+  await sleep(5000);
+
+  const adaptationsIn = (namespace: string) =>
+    names(n).map((name) => ({
+      apiVersion: 'lota.dev/v1alpha1',
+      kind: 'LotaAdaptation',
+      metadata: { name, namespace },
+      spec: spec(name),
+    }));
+  // 1b. A second reference: kubectl create of the N LotaAdaptations with no operator running (CEL rules and the
+  // CRD's schema make a custom resource dearer to create than a Job).
+  const crOnly = `cr-only-${n}`;
+  await kubectl(['create', 'namespace', crOnly]);
+  const crSeconds = await createFile(adaptationsIn(crOnly), join(cp.dir, `cr-only-${n}.json`));
+  line(`kubectl create of ${n} LotaAdaptations, no operator: ${fmt(crSeconds)} s`);
+  await kubectl(['delete', 'namespace', crOnly, '--wait=false']);
+  await nsGone(crOnly);
+  await sleep(5000);
+
+  // 2. The operator: N LotaAdaptations in one file; time until N calibrate Jobs exist.
+  const ns = `op-${n}`;
+  await kubectl(['create', 'namespace', ns]);
+  const operator = await startOperator({
+    kubeconfigPath: cp.kubeconfigPath,
+    logsDir: cp.logsDir,
+    namespaces: [ns],
+    extraArgs: ['--progress-interval=10', ...operatorArgs],
+  });
+  const pid = operator.component.process.pid as number;
+  const rssStart = rssMb(pid);
+  const jobCount = counter(client, JOB, ns);
+  await jobCount.synced();
+  // Per resource: status writes seen up to and including the first one after its Job appeared (the write that
+  // reports the Job); later writes report what happens to its pod.
+  const writesUntilJob = new Map<string, number>();
+  const seenWithJob = new Set<string>();
+  const statusWatch = counter(
+    client,
+    LOTA_ADAPTATION,
+    ns,
+    () => true,
+    (change) => {
+      if (change.type !== 'updated') return;
+      const o = change.object as { metadata: { name: string }; status?: unknown };
+      if (JSON.stringify(o.status) === JSON.stringify((change.old as { status?: unknown }).status)) return;
+      const name = o.metadata.name;
+      if (seenWithJob.has(name)) return;
+      writesUntilJob.set(name, (writesUntilJob.get(name) ?? 0) + 1);
+      if (jobCount.reflector.store.get(`${ns}/${name}-calibrate`)) seenWithJob.add(name);
+    },
+  );
+  await statusWatch.synced();
+  const api0 = apiRequests(await apiMetrics());
+  const cpu0 = cpuSeconds(pid);
+  const adaptations = adaptationsIn(ns);
+  const t0 = performance.now();
+  const applying = createFile(adaptations, join(cp.dir, `adaptations-${n}.json`));
+  await jobCount.atLeast(n);
+  const jobsSeconds = (performance.now() - t0) / 1000;
+  const applySeconds = await applying;
+  const apiAtJobs = diff(apiRequests(await apiMetrics()), api0);
+  const cpuAtJobs = cpuSeconds(pid) - cpu0;
+  line(
+    `${n} calibrate Jobs exist after ${fmt(jobsSeconds)} s (kubectl create of the adaptations took ${fmt(applySeconds)} s)`,
+  );
+
+  // Quiet: the operator sent no request for 5 s in a row (at most 3 minutes).
+  const opRequests = async () => sum(await opMetrics(operator.metricsUrl), 'rest_client_requests_total');
+  let last = -1;
+  let still = 0;
+  const quietStart = performance.now();
+  while (still < 5 && performance.now() - quietStart < 180_000) {
+    const r = await opRequests();
+    still = r === last ? still + 1 : 0;
+    last = r;
+    await sleep(1000);
+  }
+  const apiSettled = diff(apiRequests(await apiMetrics()), api0);
+  const opSettled = await opMetrics(operator.metricsUrl);
+  const cpuSettled = cpuSeconds(pid) - cpu0;
+
+  // 3. Idle: N resources, nothing happening.
+  const reconciles = (s: Sample[]) => sum(s, 'controller_runtime_reconcile_total');
+  const rec0 = reconciles(opSettled);
+  const idle0 = cpuSeconds(pid);
+  const idleT0 = performance.now();
+  await sleep(idleSeconds * 1000);
+  const idleCpu = cpuSeconds(pid) - idle0;
+  const idleWall = (performance.now() - idleT0) / 1000;
+  const afterIdle = await opMetrics(operator.metricsUrl);
+  const idleReconciles = reconciles(afterIdle) - rec0;
+
+  // 4. Namespace deletion, until the operator's cache holds none of the N.
+  const d0 = performance.now();
+  await kubectl(['delete', 'namespace', ns, '--wait=false']);
+  let left = n;
+  while (performance.now() - d0 < deleteTimeoutMs) {
+    left = sum(await opMetrics(operator.metricsUrl), 'lota_resources');
+    if (left === 0) break;
+    await sleep(250);
+  }
+  const deleteSeconds = (performance.now() - d0) / 1000;
+  const rssEnd = rssMb(pid);
+  const rss = peakRssMb(pid);
+  const cpuTotal = cpuSeconds(pid) - cpu0;
+  const errors = sum(await opMetrics(operator.metricsUrl), 'controller_runtime_reconcile_errors_total');
+  await jobCount.stop();
+  await statusWatch.stop();
+  await operator.stop();
+  await nsGone(ns);
+
+  const statusWrites = (m: Map<string, number>) =>
+    (m.get('PUT lotaadaptations/status') ?? 0) + (m.get('PATCH lotaadaptations/status') ?? 0);
+  console.log(`\n=== N = ${n} ===`);
+  console.log(
+    `time until N Jobs exist: operator ${fmt(jobsSeconds)} s, kubectl create of N Jobs ${fmt(directSeconds)} s, ratio ${fmt(jobsSeconds / directSeconds)}`,
+  );
+  console.log(
+    `  kubectl create of the N LotaAdaptations alone (no operator) ${fmt(crSeconds)} s: operator / that = ${fmt(jobsSeconds / crSeconds)}`,
+  );
+  console.log(
+    `operator peak RSS ${fmt(rss, 0)} MB (${fmt(rssStart, 0)} MB when ready, ${fmt(rssEnd, 0)} MB at the end); CPU ${fmt(cpuAtJobs)} s until the Jobs existed, ${fmt(cpuSettled)} s until quiet (${fmt((cpuSettled / n) * 1000, 1)} ms per resource), ${fmt(cpuTotal)} s in all`,
+  );
+  const untilJob = [...writesUntilJob.values()].reduce((a, b) => a + b, 0);
+  console.log(
+    `status writes per resource: ${fmt(untilJob / n)} until its Job existed (watched: up to the first write after the Job appeared), ${fmt(statusWrites(apiAtJobs) / n)} by the time the last Job appeared, ${fmt(statusWrites(apiSettled) / n)} once quiet`,
+  );
+  console.log(
+    `idle over ${fmt(idleWall, 0)} s: CPU ${fmt((idleCpu / idleWall) * 100)}% of a core, ${idleReconciles} reconciles = ${fmt((idleReconciles / n) * (600 / idleWall), 3)} per resource per 10 min`,
+  );
+  console.log(
+    left === 0
+      ? `namespace deletion reflected in the operator's cache after ${fmt(deleteSeconds)} s; reconcile errors: ${errors}`
+      : `namespace deletion: ${left} of ${n} resources still in the operator's cache after ${fmt(deleteSeconds)} s (the namespace controller was still deleting); reconcile errors: ${errors}`,
+  );
+  console.log('API requests per resource, apply → quiet (API server /metrics, all clients; ≥ 0.01 shown):');
+  for (const [k, v] of [...apiSettled].sort((a, b) => b[1] - a[1]))
+    if (v / n >= 0.01) console.log(`  ${k.padEnd(40)} ${fmt(v / n, 3)}`);
+  console.log('API requests per resource sent by the operator (its rest_client_requests_total):');
+  const byOp = new Map<string, number>();
+  for (const s of opSettled.filter((x) => x.name === 'rest_client_requests_total')) {
+    const k = `${s.labels.method} ${s.labels.resource} ${s.labels.code}`;
+    byOp.set(k, (byOp.get(k) ?? 0) + s.value);
+  }
+  for (const [k, v] of [...byOp].sort((a, b) => b[1] - a[1])) console.log(`  ${k.padEnd(40)} ${fmt(v / n, 3)}`);
+  return { n, jobsSeconds, directSeconds, crSeconds, rss, idleCpuPct: (idleCpu / idleWall) * 100, errors };
+}
+
+try {
+  await kubectl(['apply', '--server-side', '-f', join(repoRoot, 'crds')]);
+  await kubectl(['wait', '--for=condition=Established', 'crd', '--all', '--timeout=60s']);
+  console.log(
+    `control plane ${cp.server}; operator flags: ${operatorArgs.join(' ') || '(defaults)'}; logs ${cp.logsDir}`,
+  );
+  const results = [];
+  for (const n of sizes) results.push(await run(n));
+  console.log('\nsummary');
+  for (const r of results)
+    console.log(
+      `  N=${r.n}: Jobs ${fmt(r.jobsSeconds)} s vs direct ${fmt(r.directSeconds)} s = ${fmt(r.jobsSeconds / r.directSeconds)}× (CRs alone ${fmt(r.crSeconds)} s); peak RSS ${fmt(r.rss, 0)} MB; idle ${fmt(r.idleCpuPct)}% of a core; reconcile errors ${r.errors}`,
+    );
+} finally {
+  await client.close();
+  await cp.stop({ keepLogs: process.env.LOTA_KEEP_CLUSTER_LOGS === '1' });
+}
