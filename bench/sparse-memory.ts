@@ -71,7 +71,6 @@ async function measure(mode: 'fft' | 'lota'): Promise<Measure> {
   const isTarget = targetMatcher(DEFAULT_TARGETS);
   let optimizer: Optimizer;
   let trainable: string[];
-  let transformGrads: ((g: Map<string, tf.Tensor>) => Map<string, tf.Tensor>) | undefined;
   let trainableEntries: number;
   let stateBytes: number;
   if (mode === 'fft') {
@@ -85,9 +84,8 @@ async function measure(mode: 'fft' | 'lota'): Promise<Measure> {
     const sparse = new SparseOptimizer(adam(), params, masks);
     optimizer = sparse;
     trainable = sparse.trainable;
-    transformGrads = sparse.gatherGrads;
     trainableEntries = k;
-    stateBytes = sparse.stateEntries * 4 + k * 4 * 2; // state slots + the int32 indices (flat and [k,1])
+    stateBytes = sparse.stateEntries * 4 + k * 4; // state slots + the int32 flat indices
   }
   const info = await tf.profile(async () => {
     await train({
@@ -102,7 +100,6 @@ async function measure(mode: 'fft' | 'lota'): Promise<Measure> {
       schedule: { lr: 1e-4 },
       epochs: Number(values.steps),
       clip: { perTensorNorm: 1 },
-      ...(transformGrads ? { transformGrads } : {}),
     });
     return tf.scalar(0);
   });
