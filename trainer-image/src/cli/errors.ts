@@ -32,11 +32,7 @@ export function classify(error: unknown): Classified {
   if (error instanceof BackendError) return { exitCode: EXIT.invalidSpec, reason: 'InvalidSpec' };
   if (error instanceof BaseModelMismatchError)
     return { exitCode: EXIT.incompatibleArtifact, reason: 'BaseModelMismatch' };
-  if (error instanceof InvalidArtifactError) {
-    return error.reason === 'BaseModelMismatch'
-      ? { exitCode: EXIT.incompatibleArtifact, reason: 'BaseModelMismatch' }
-      : { exitCode: EXIT.invalidInput, reason: error.reason };
-  }
+  if (error instanceof InvalidArtifactError) return { exitCode: EXIT.invalidInput, reason: error.reason };
   if (error instanceof DatasetError) return { exitCode: EXIT.invalidInput, reason: 'InvalidDataset' };
   if (error instanceof ConfigError || error instanceof TokenizerError)
     return { exitCode: EXIT.invalidInput, reason: 'InvalidModel' };

@@ -96,7 +96,7 @@ export function readTrainerEnv(phaseArg: string, env: NodeJS.ProcessEnv = proces
 }
 
 /** Shortens the message until the JSON fits the kubelet's 4096-byte limit. */
-export function fitTermination(message: TerminationMessage): string {
+function fitTermination(message: TerminationMessage): string {
   let m = message;
   let text = JSON.stringify(m);
   while (Buffer.byteLength(text) > TERMINATION_MESSAGE_LIMIT && m.message.length > 0) {

@@ -1,9 +1,9 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { InterferenceSummary } from '@lota/api/trainer-contract';
-import { Checkpoint, CheckpointWriter, type OutputDtype } from '../io/checkpoint.ts';
+import { Checkpoint, CheckpointWriter } from '../io/checkpoint.ts';
 import { digestPath } from '../io/digest.ts';
-import { isFloatDtype } from '../io/dtype.ts';
+import { isFloatDtype, type OutputDtype } from '../io/dtype.ts';
 import { baseOutputDtype } from '../lota/apply.ts';
 import { fingerprintCheckpoint } from '../lota/fingerprint.ts';
 import { countSet, emptyMask, forEachSet, type PackedMask, setBit } from '../lota/mask.ts';
@@ -26,7 +26,7 @@ import {
 } from './methods.ts';
 import { openTaskVectorSource, type TaskVector, type TaskVectorSource } from './sources.ts';
 
-export interface MergeInputSpec {
+interface MergeInputSpec {
   /** Label in reports. */
   name: string;
   /** A ticket file or a fine-tuned model directory. */
@@ -37,7 +37,7 @@ export interface MergeInputSpec {
   density?: number;
 }
 
-export type MergeOutputSpec =
+type MergeOutputSpec =
   | { kind: 'model'; dir: string; dtype?: OutputDtype; maxShardBytes?: number }
   | { kind: 'ticket'; path: string; dtype?: OutputDtype };
 
@@ -69,7 +69,7 @@ export class MergeSpecError extends Error {
   override readonly name = 'MergeSpecError';
 }
 
-export function validateMergeSpec(spec: MergeSpec): void {
+function validateMergeSpec(spec: MergeSpec): void {
   if (!isMergeMethod(spec.method)) {
     throw new MergeSpecError(`unknown merge method '${spec.method}' (known: ${Object.keys(MERGE_METHODS).join(', ')})`);
   }

@@ -4,14 +4,15 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { joinArtifactUri, type ResolvedAdaptationSpec, resolveArtifactUri, type TerminationMessage } from '@lota/api';
 import { parseQuantity } from '@lota/api/quantity';
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import type { TokenizedExample } from '../data/examples.ts';
 import { InvalidSpecError } from '../errors.ts';
-import { Checkpoint, type OutputDtype } from '../io/checkpoint.ts';
-import type { Dtype } from '../io/dtype.ts';
+import { Checkpoint } from '../io/checkpoint.ts';
+import { type OutputDtype, outputDtypeOfTorch } from '../io/dtype.ts';
+import { applyTicketsInMemory } from '../lota/apply.ts';
 import { fingerprintCheckpoint } from '../lota/fingerprint.ts';
 import { type MaskSet, unionOf } from '../lota/mask.ts';
-import { applyTicketTensor, assertSameBase, readTicket } from '../lota/ticket.ts';
+import { readTicket } from '../lota/ticket.ts';
 import type { LlamaConfig } from '../model/config.ts';
 import type { Parameters } from '../model/llama.ts';
 import { type ProgressSink, silentSink } from '../progress/sink.ts';
@@ -44,7 +45,7 @@ export function resolveUri(ctx: PhaseContext<PhaseSpec>, uri: string): string {
 }
 
 /** Creates the output directory (the first thing every phase does). */
-export async function prepareOutput(ctx: PhaseContext<PhaseSpec>): Promise<void> {
+async function prepareOutput(ctx: PhaseContext<PhaseSpec>): Promise<void> {
   await mkdir(resolveUri(ctx, ctx.spec.output.uri), { recursive: true });
 }
 
@@ -77,23 +78,13 @@ export async function applyEarlierTickets(
 ): Promise<MaskSet | undefined> {
   const names = ctx.spec.lota?.excludeTicketsOf ?? [];
   if (names.length === 0) return undefined;
-  const masks: MaskSet[] = [];
+  const tickets = [];
   for (const name of names) {
     const uri = ticketUri(ctx, name, `no ticket URI for excluded adaptation ${name} (LOTA_TICKET_REFS)`);
-    const path = resolveUri(ctx, uri);
-    const ticket = await readTicket(path);
-    assertSameBase(ticket, fingerprint, `ticket of ${name} (${uri})`);
-    const mask: MaskSet = new Map();
-    for (const [tensor, t] of ticket.tensors) {
-      const param = params.get(tensor);
-      if (param === undefined)
-        throw new InvalidSpecError(`ticket of ${name} adapts ${tensor}, which the base model lacks`);
-      const next = applyTicketTensor(tensor, param.dataSync() as Float32Array, t);
-      tf.tidy(() => param.assign(tf.tensor(next, param.shape)));
-      mask.set(tensor, t.mask);
-    }
-    masks.push(mask);
+    tickets.push({ what: `ticket of ${name} (${uri})`, ticket: await readTicket(resolveUri(ctx, uri)) });
   }
+  await applyTicketsInMemory(params, tickets, fingerprint);
+  const masks: MaskSet[] = tickets.map(({ ticket }) => new Map([...ticket.tensors].map(([n, t]) => [n, t.mask])));
   return unionOf(masks);
 }
 
@@ -112,15 +103,9 @@ export function snapshot(params: Parameters, names: Iterable<string>): Map<strin
   return out;
 }
 
-export const SPEC_DTYPES: Record<string, { dtype: Dtype; output: OutputDtype }> = {
-  float32: { dtype: 'F32', output: 'f32' },
-  float16: { dtype: 'F16', output: 'f16' },
-  bfloat16: { dtype: 'BF16', output: 'bf16' },
-};
-
-/** The file dtype of the spec's output.dtype (float32 when unnamed). */
+/** The file dtype of the spec's output.dtype (a PyTorch name; float32 when it names none). */
 export function outputDtype(specDtype: string): OutputDtype {
-  return (SPEC_DTYPES[specDtype] ?? { output: 'f32' as const }).output;
+  return outputDtypeOfTorch(specDtype) ?? 'f32';
 }
 
 /** output.maxShardSize (a Kubernetes quantity such as 2Gi, or a number of bytes) in bytes. */

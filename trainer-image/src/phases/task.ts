@@ -6,7 +6,6 @@ import type { TokenizedExample } from '../data/examples.ts';
 import { type DatasetRecord, readJsonl } from '../data/jsonl.ts';
 import { shuffled } from '../data/random.ts';
 import { InvalidSpecError } from '../errors.ts';
-import type { LlamaConfig } from '../model/config.ts';
 import type { Parameters } from '../model/llama.ts';
 import { TextTokenizer } from '../tokenizer/tokenizer.ts';
 import type { ClipOptions } from '../train/loop.ts';
@@ -112,5 +111,3 @@ export function fractionOf(examples: readonly TokenizedExample[], fraction: numb
 export function totalSteps(examples: number, plan: TrainingPlan): number {
   return Math.min(stepsPerEpoch(examples, plan) * plan.epochs, plan.maxSteps ?? Number.POSITIVE_INFINITY);
 }
-
-export type { LlamaConfig };

@@ -7,7 +7,7 @@ import { ARTIFACTS } from '@lota/api';
 import type * as tf from '@tensorflow/tfjs';
 import { InvalidSpecError } from '../errors.ts';
 import { digestPath } from '../io/digest.ts';
-import type { Dtype } from '../io/dtype.ts';
+import { type Dtype, OUTPUT_DTYPES } from '../io/dtype.ts';
 import { writeSafetensors } from '../io/safetensors.ts';
 import { LoraParameters, loraNames } from '../lota/lora.ts';
 import { disposeParameters } from '../model/parameters.ts';
@@ -17,9 +17,9 @@ import {
   artifact,
   loadPhaseTask,
   openPhase,
+  outputDtype,
   type PhaseContext,
   type PhaseOutcome,
-  SPEC_DTYPES,
   shardBytes,
   trainStage,
   writeAtomic,
@@ -27,7 +27,7 @@ import {
 import { scoreTask, taskResults } from './evaluation.ts';
 import { targetNames, totalSteps, trainingPlan } from './task.ts';
 
-export const ADAPTER_DIR = 'adapter';
+const ADAPTER_DIR = 'adapter';
 
 export async function trainLora(ctx: PhaseContext): Promise<PhaseOutcome> {
   const { spec } = ctx;
@@ -61,13 +61,13 @@ export async function trainLora(ctx: PhaseContext): Promise<PhaseOutcome> {
     });
     const after = scoreTask(params, model.config, task, plan.batchSize, spec.dataset.maxSeqLength);
 
-    const dtype = SPEC_DTYPES[spec.output.dtype] ?? { dtype: 'F32' as const, output: 'f32' as const };
+    const dtype = outputDtype(spec.output.dtype);
     const adapterDir = artifact(ctx, ADAPTER_DIR);
-    await writeAdapter(adapterDir.path, params, targets, lora, dtype.dtype);
+    await writeAdapter(adapterDir.path, params, targets, lora, OUTPUT_DTYPES[dtype].dtype);
     const merged = new Map(params.baseEntries().map(([n, v]) => [n, targets.includes(n) ? params.merged(n) : v]));
     const out = artifact(ctx, ARTIFACTS.model);
     await savePretrained(out.path, model.config, merged, {
-      dtype: dtype.output,
+      dtype,
       tokenizerFrom: baseDir,
       maxShardBytes: shardBytes(spec.output.maxShardSize),
     });

@@ -5,6 +5,7 @@ import { ARTIFACTS } from '@lota/api';
 import * as tf from '@tensorflow/tfjs';
 import { BaseModelMismatchError } from '../errors.ts';
 import { digestPath } from '../io/digest.ts';
+import { OUTPUT_DTYPES } from '../io/dtype.ts';
 import { countSetAll, overlapCount } from '../lota/mask.ts';
 import { readMaskFile } from '../lota/mask-file.ts';
 import { SparseOptimizer } from '../lota/sparse-optimizer.ts';
@@ -17,10 +18,10 @@ import {
   baseFingerprint,
   loadPhaseTask,
   openPhase,
+  outputDtype,
   type PhaseContext,
   type PhaseOutcome,
   requireLota,
-  SPEC_DTYPES,
   snapshot,
   trainStage,
   writeAtomic,
@@ -70,7 +71,7 @@ export async function trainSparse(ctx: PhaseContext): Promise<PhaseOutcome> {
       totalSteps: totalSteps(task.train.examples.length, plan),
     });
 
-    const valuesDtype = SPEC_DTYPES[spec.output.dtype]?.dtype ?? 'F32';
+    const valuesDtype = OUTPUT_DTYPES[outputDtype(spec.output.dtype)].dtype;
     const tensors = new Map<string, TicketTensor>();
     for (const [name, mask] of masks) {
       const param = model.params.get(name) as tf.Variable;
