@@ -2,7 +2,7 @@
 // for every new token, the path exact-match evaluation used before), and transformers' `generate` (PyTorch CPU, its
 // own KV cache) on the same model, prompts and threads, all in this one run. Every row generates exactly
 // --new-tokens tokens (no stop token), so tokens/s compare like for like; the outputs of all three are compared too.
-//   npm run bench -- generate [--model DIR] [--prompts 4] [--prompt-length 32] [--new-tokens 128] [--backend NAME]
+//   node bench/generate.ts [--model DIR] [--prompts 4] [--prompt-length 32] [--new-tokens 128] [--backend NAME]
 //     [--threads N]
 // Default model: the project's base model (what `lota-trainer eval` and exact-match evaluation decode with).
 import { spawnSync } from 'node:child_process';
