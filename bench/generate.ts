@@ -3,7 +3,7 @@
 // own KV cache) on the same model, prompts and threads, all in this one run. Every row generates exactly
 // --new-tokens tokens (no stop token), so tokens/s compare like for like; the outputs of all three are compared too.
 //   node bench/generate.ts [--model DIR] [--prompts 4] [--prompt-length 32] [--new-tokens 128] [--backend NAME]
-//     [--threads N]
+//     [--threads N] [--reference transformers|none]
 // Default model: the project's base model (what `lota-trainer eval` and exact-match evaluation decode with).
 import { spawnSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
@@ -25,6 +25,7 @@ const { values: opts } = parseArgs({
     'new-tokens': { type: 'string', default: '128' },
     backend: { type: 'string' },
     threads: { type: 'string', default: String(availableParallelism()) },
+    reference: { type: 'string', default: 'transformers' },
   },
 });
 function positive(name: keyof typeof opts): number {
@@ -32,6 +33,9 @@ function positive(name: keyof typeof opts): number {
   if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer, got "${opts[name]}"`);
   return n;
 }
+if (opts.reference !== 'transformers' && opts.reference !== 'none')
+  throw new Error(`--reference must be transformers or none, got "${opts.reference}"`);
+const withTransformers = opts.reference === 'transformers';
 const rows = positive('prompts');
 const promptLength = positive('prompt-length');
 const newTokens = positive('new-tokens');
@@ -102,22 +106,25 @@ console.log(
 );
 // Interleaved, so drifting load on a shared machine hits every variant alike: each rate is the mean of two runs.
 ours(true); // warm-up (kernels, JIT)
-const hf1 = transformers();
+const hf1 = withTransformers ? transformers() : undefined;
 const cached1 = ours(true);
 const uncached = ours(false);
 const cached2 = ours(true);
-const hf2 = transformers();
+const hf2 = withTransformers ? transformers() : undefined;
 const mean = (a: number, b: number) => (a + b) / 2;
 const cachedRate = mean(cached1.tokensPerSecond, cached2.tokensPerSecond);
-const hfRate = mean(hf1.tokensPerSecond, hf2.tokensPerSecond);
-const same = (a: number[][], b: number[][]) => a.filter((row, i) => JSON.stringify(row) === JSON.stringify(b[i])).length;
+const same = (a: number[][], b: number[][]) =>
+  a.filter((row, i) => JSON.stringify(row) === JSON.stringify(b[i])).length;
 console.log(`trainer, KV cache:        ${cachedRate.toFixed(1)} tokens/s`);
 console.log(
   `trainer, no cache:        ${uncached.tokensPerSecond.toFixed(1)} tokens/s  → cache speed-up ${(cachedRate / uncached.tokensPerSecond).toFixed(2)}×; ` +
     `identical outputs: ${same(cached1.output, uncached.output)}/${rows} rows`,
 );
-console.log(
-  `transformers generate:    ${hfRate.toFixed(1)} tokens/s (torch ${hf1.torch})  → trainer with cache at ${(cachedRate / hfRate).toFixed(2)}× its rate; ` +
-    `identical outputs: ${same(cached1.output, hf1.output)}/${rows} rows`,
-);
+if (hf1 !== undefined && hf2 !== undefined) {
+  const hfRate = mean(hf1.tokensPerSecond, hf2.tokensPerSecond);
+  console.log(
+    `transformers generate:    ${hfRate.toFixed(1)} tokens/s (torch ${hf1.torch})  → trainer with cache at ${(cachedRate / hfRate).toFixed(2)}× its rate; ` +
+      `identical outputs: ${same(cached1.output, hf1.output)}/${rows} rows`,
+  );
+}
 disposeParameters(params);
