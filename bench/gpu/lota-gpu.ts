@@ -156,7 +156,11 @@ function samplePeakMemory(pid: number): { stop: () => number } {
   };
 }
 
-async function runPhase(phase: 'calibrate' | 'train', runSpec: object = spec, label: string = phase): Promise<PhaseReport> {
+async function runPhase(
+  phase: 'calibrate' | 'train',
+  runSpec: object = spec,
+  label: string = phase,
+): Promise<PhaseReport> {
   const terminationLog = join(work, `${label}.termination.json`);
   const started = performance.now();
   const child: ChildProcess = spawn(process.execPath, [TRAINER, phase], {
