@@ -1,6 +1,8 @@
 // LoTA calibrate + train on a ~100M-parameter Llama through the trainer contract (`lota-trainer <phase>` with the
 // LOTA_* environment, as the operator runs it), on the native `tensorflow` backend. Prints the backend and device,
-// tokens/s of each phase and the peak GPU memory of the trainer process (nvidia-smi, sampled every 200 ms).
+// tokens/s of each phase and the peak GPU memory of the trainer process (nvidia-smi, sampled every 200 ms); then the
+// same training as full fine-tuning (method full), so the sparse phase's peak GPU memory is printed as a ratio to
+// FFT's; then greedy generation on the GPU with and without the KV cache (bench/generate.ts, no PyTorch reference).
 // bench/gpu/run.sh prepares the binding first; this file only needs the repository and node_modules.
 //   node bench/gpu/lota-gpu.ts [--size 100m|tiny] [--seq 512] [--batch 8] [--calibration-steps 20] [--steps 50] [--work DIR]
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
@@ -154,13 +156,17 @@ function samplePeakMemory(pid: number): { stop: () => number } {
   };
 }
 
-async function runPhase(phase: 'calibrate' | 'train'): Promise<PhaseReport> {
-  const terminationLog = join(work, `${phase}.termination.json`);
+async function runPhase(
+  phase: 'calibrate' | 'train',
+  runSpec: object = spec,
+  label: string = phase,
+): Promise<PhaseReport> {
+  const terminationLog = join(work, `${label}.termination.json`);
   const started = performance.now();
   const child: ChildProcess = spawn(process.execPath, [TRAINER, phase], {
     env: {
       ...process.env,
-      LOTA_SPEC: JSON.stringify(spec),
+      LOTA_SPEC: JSON.stringify(runSpec),
       LOTA_KIND: 'LotaAdaptation',
       LOTA_NAME: 'gpu-bench',
       LOTA_PHASE: phase,
@@ -205,14 +211,38 @@ async function runPhase(phase: 'calibrate' | 'train'): Promise<PhaseReport> {
   return report;
 }
 
-for (const phase of ['calibrate', 'train'] as const) {
-  const r = await runPhase(phase);
+const peaks = new Map<string, number>();
+const fullSpec = { ...spec, method: 'full', lota: undefined, output: { uri: `file://${join(work, 'out-full')}` } };
+for (const [phase, runSpec, label] of [
+  ['calibrate', spec, 'calibrate'],
+  ['train', spec, 'train (lota, sparse)'],
+  ['train', fullSpec, 'train (full fine-tuning)'],
+] as const) {
+  const r = await runPhase(phase, runSpec, label.split(' ')[0] === 'train' ? label.replace(/\W+/g, '-') : phase);
+  peaks.set(label, r.peakMiB);
   // The steady-state rate: the median of the trainer's own reports after the first few (graph warm-up) steps.
   const rates = r.tokensPerSecond.slice(Math.min(3, Math.floor(r.tokensPerSecond.length / 2))).sort((a, b) => a - b);
   const median = rates[Math.floor(rates.length / 2)];
   console.log(
-    `${phase}: ${r.backendLine || 'backend line not seen'}; ${median === undefined ? 'no progress reports' : `${median.toFixed(0)} tokens/s`}` +
+    `${label}: ${r.backendLine || 'backend line not seen'}; ${median === undefined ? 'no progress reports' : `${median.toFixed(0)} tokens/s`}` +
       `; peak GPU memory ${r.peakMiB > 0 ? `${r.peakMiB} MiB` : 'not measured (no nvidia-smi or no GPU process)'}; ${r.seconds.toFixed(1)} s in all`,
   );
-  console.log(`${phase} termination message: ${r.termination.trim()}`);
+  console.log(`${label} termination message: ${r.termination.trim()}`);
 }
+const sparsePeak = peaks.get('train (lota, sparse)') ?? 0;
+const fullPeak = peaks.get('train (full fine-tuning)') ?? 0;
+console.log(
+  `peak GPU memory, LoTA sparse phase / full fine-tuning: ${fullPeak > 0 ? (sparsePeak / fullPeak).toFixed(3) : 'not measured'}`,
+);
+
+// 4. Greedy generation on the GPU: the KV cache against recomputing the prefix (the trainer's two decoders).
+const generate = spawnSync(
+  process.execPath,
+  [
+    fileURLToPath(new URL('../generate.ts', import.meta.url)),
+    ...['--model', base, '--backend', 'tensorflow', '--prompts', '8', '--new-tokens', '128', '--reference', 'none'],
+  ],
+  { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
+);
+process.stdout.write(generate.stdout);
+if (generate.status !== 0) throw new Error(`bench/generate.ts exited ${generate.status}`);

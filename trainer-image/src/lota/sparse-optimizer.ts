@@ -1,20 +1,20 @@
 // The sparse phase's optimizer: state and updates exist only for the mask's entries.
 //
 // Per target tensor it keeps the mask's flat indices (int32, one per trainable entry) and one 1-D state vector per
-// slot of the update rule (k entries instead of n). `gatherGrads` turns each dense gradient into the 1-D vector of
-// its trainable entries — the training loop calls it before clipping, so norms see only trainable entries, exactly
-// like the reference's zeroed gradients. `apply` gathers the same entries of the weights, runs trainer-core's update
-// rule on the 1-D vectors and scatters the results back. Nothing else is written, so entries outside the mask keep
+// slot of the update rule (k entries instead of n). Its `sparseGradients` make the training step compute each target's
+// gradient only as the 1-D vector of its trainable entries (gathered in the backward pass, one dense gradient at a
+// time), so clipping norms see only trainable entries, exactly like the reference's zeroed gradients. `apply` gathers
+// the same entries of the weights, runs trainer-core's update rule on the 1-D vectors and scatters the results back. Nothing else is written, so entries outside the mask keep
 // their bits: weight decay, momentum and every other term of the rule act only on trainable entries.
 import * as tf from '@tensorflow/tfjs';
+import type { SparseGradient } from '../model/blocks.ts';
 import type { Parameters } from '../model/llama.ts';
 import type { Optimizer } from '../train/dense-optimizer.ts';
 import type { UpdateRule } from '../train/update-rules.ts';
 import { type MaskSet, setIndices } from './mask.ts';
 
 interface SparseSlot {
-  /** Flat indices of the trainable entries, shape [k, 1] (the layout tensorScatterUpdate takes). */
-  indices: tf.Tensor2D;
+  /** Flat indices of the trainable entries (int32 [k]). */
   flatIndices: tf.Tensor1D;
   state: tf.Variable[];
 }
@@ -39,7 +39,6 @@ export class SparseOptimizer implements Optimizer {
       const flatIndices = tf.tensor1d(Int32Array.from(idx), 'int32');
       this.slots.set(name, {
         flatIndices,
-        indices: tf.reshape(flatIndices, [idx.length, 1]),
         state: rule.stateSlots.map(() => tf.variable(tf.zeros([idx.length]), false)),
       });
     }
@@ -61,21 +60,12 @@ export class SparseOptimizer implements Optimizer {
     return n;
   }
 
-  /** Dense gradients → 1-D gradients of the trainable entries. Leaves its input alone (the loop disposes it). */
-  gatherGrads = (grads: Map<string, tf.Tensor>): Map<string, tf.Tensor> => {
-    const out = new Map<string, tf.Tensor>();
-    for (const [name, slot] of this.slots) {
-      const grad = grads.get(name);
-      if (grad === undefined) throw new Error(`sparse optimizer: no gradient for ${name}`);
-      out.set(
-        name,
-        tf.tidy(() => tf.gather(tf.reshape(grad, [-1]), slot.flatIndices)),
-      );
-    }
-    return out;
-  };
+  /** Where the training step sends each target's gradient: the 1-D vector of its trainable entries. */
+  get sparseGradients(): Map<string, SparseGradient> {
+    return new Map([...this.slots].map(([name, s]) => [name, { flatIndices: s.flatIndices }]));
+  }
 
-  /** One update from gathered 1-D gradients (as gatherGrads returns them, possibly clipped). */
+  /** One update from gathered 1-D gradients (as the step computes them with sparseGradients, possibly clipped). */
   apply(grads: ReadonlyMap<string, tf.Tensor>, lr: number): void {
     this.step++;
     for (const [name, slot] of this.slots) {
@@ -83,14 +73,16 @@ export class SparseOptimizer implements Optimizer {
       if (grad === undefined) throw new Error(`sparse optimizer: no gradient for ${name}`);
       if (grad.rank !== 1 || grad.size !== slot.flatIndices.size) {
         throw new Error(
-          `sparse optimizer: ${name} needs a gathered gradient of ${slot.flatIndices.size} entries (call gatherGrads first)`,
+          `sparse optimizer: ${name} needs a gathered gradient of ${slot.flatIndices.size} entries (train with its sparseGradients)`,
         );
       }
       const param = this.params.get(name) as tf.Variable;
       tf.tidy(() => {
         const flat = tf.reshape(param, [-1]);
         const { value, state } = this.rule.update(tf.gather(flat, slot.flatIndices), grad, slot.state, this.step, lr);
-        param.assign(tf.reshape(tf.tensorScatterUpdate(flat, slot.indices, value), param.shape));
+        // tensorScatterUpdate takes the indices as [k, 1]
+        const indices = tf.reshape(slot.flatIndices, [slot.flatIndices.size, 1]);
+        param.assign(tf.reshape(tf.tensorScatterUpdate(flat, indices, value), param.shape));
         for (const [i, s] of state.entries()) (slot.state[i] as tf.Variable).assign(s);
       });
     }
@@ -99,7 +91,6 @@ export class SparseOptimizer implements Optimizer {
   dispose(): void {
     for (const slot of this.slots.values()) {
       slot.flatIndices.dispose();
-      slot.indices.dispose();
       for (const s of slot.state) s.dispose();
     }
     this.slots.clear();

@@ -1,10 +1,18 @@
 // LlamaForCausalLM forward pass over a Map of Hugging Face-named parameters. Hidden states stay 2-D [B·T, H] between
-// blocks; attention reshapes to [B·heads, T, d] so batched matmuls never rely on broadcasting.
-import * as tf from '@tensorflow/tfjs';
+// layers; each layer is two ops with their own gradients (blocks.ts).
+import type * as tf from '@tensorflow/tfjs';
+import {
+  type AttentionWeights,
+  attentionHalf,
+  type LinearWeights,
+  type MlpWeights,
+  mlpHalf,
+  type SparseGradient,
+} from './blocks.ts';
 import type { LlamaConfig } from './config.ts';
-import { embed, linear, matMul, matMulT, repeatKv, rmsNorm, silu } from './layers.ts';
+import { embed, linear, rmsNorm } from './layers.ts';
 import { attentionBias } from './mask.ts';
-import { applyRotary, rotaryTables } from './rope.ts';
+import { rotaryTables } from './rope.ts';
 
 export type Parameters = Map<string, tf.Variable>;
 
@@ -23,41 +31,21 @@ function param(params: ReadonlyMap<string, tf.Tensor>, name: string): tf.Tensor 
   return p;
 }
 
-function attention(
-  params: ReadonlyMap<string, tf.Tensor>,
-  config: LlamaConfig,
-  prefix: string,
-  h: tf.Tensor2D,
-  shape: { b: number; t: number },
-  rope: { cos: tf.Tensor4D; sin: tf.Tensor4D },
-  bias: tf.Tensor4D,
-): tf.Tensor2D {
-  const { b, t } = shape;
-  const { numAttentionHeads: nh, numKeyValueHeads: nkv, headDim: d } = config;
-  const project = (name: string, heads: number, withBias: boolean): tf.Tensor4D => {
-    const w = param(params, `${prefix}.${name}.weight`);
-    const y = linear(h, w, withBias ? param(params, `${prefix}.${name}.bias`) : undefined);
-    return tf.transpose(tf.reshape(y, [b, t, heads, d]), [0, 2, 1, 3]);
-  };
-  const q = applyRotary(project('q_proj', nh, config.qkvBias), rope.cos, rope.sin);
-  const k = repeatKv(applyRotary(project('k_proj', nkv, config.qkvBias), rope.cos, rope.sin), nh / nkv);
-  const v = repeatKv(project('v_proj', nkv, config.qkvBias), nh / nkv);
-  const scores = tf.mul(matMulT(tf.reshape(q, [b * nh, t, d]), tf.reshape(k, [b * nh, t, d])), 1 / Math.sqrt(d));
-  const probs = tf.softmax(tf.add(tf.reshape(scores, [b, nh, t, t]), bias));
-  const context = matMul(tf.reshape(probs, [b * nh, t, t]), tf.reshape(v, [b * nh, t, d]));
-  const merged: tf.Tensor2D = tf.reshape(tf.transpose(tf.reshape(context, [b, nh, t, d]), [0, 2, 1, 3]), [
-    b * t,
-    nh * d,
-  ]);
-  const o = param(params, `${prefix}.o_proj.weight`);
-  return linear(merged, o, config.oBias ? param(params, `${prefix}.o_proj.bias`) : undefined);
-}
+/** Where gradients of sparsely trained weights go (see SparseGradient); absent: gradients of the weights themselves. */
+export type SparseGradients = ReadonlyMap<string, SparseGradient>;
 
-function mlp(params: ReadonlyMap<string, tf.Tensor>, config: LlamaConfig, prefix: string, h: tf.Tensor2D): tf.Tensor2D {
-  const b = (name: string) => (config.mlpBias ? param(params, `${prefix}.${name}.bias`) : undefined);
-  const gate = linear(h, param(params, `${prefix}.gate_proj.weight`), b('gate_proj'));
-  const up = linear(h, param(params, `${prefix}.up_proj.weight`), b('up_proj'));
-  return linear(tf.mul(silu(gate), up) as tf.Tensor2D, param(params, `${prefix}.down_proj.weight`), b('down_proj'));
+function linearWeights(
+  params: ReadonlyMap<string, tf.Tensor>,
+  sparse: SparseGradients | undefined,
+  prefix: string,
+  withBias: boolean,
+): LinearWeights {
+  const name = `${prefix}.weight`;
+  return {
+    weight: param(params, name),
+    bias: withBias ? param(params, `${prefix}.bias`) : undefined,
+    sparse: sparse?.get(name),
+  };
 }
 
 /** Default positions: 0..T-1 per row, or restarting at 0 at each new segment when rows are packed. */
@@ -81,6 +69,7 @@ export function hiddenStates(
   params: ReadonlyMap<string, tf.Tensor>,
   config: LlamaConfig,
   inputs: ModelInputs,
+  sparse?: SparseGradients,
 ): tf.Tensor2D {
   const { batch: b, seqLen: t } = inputs;
   if (inputs.inputIds.length !== b * t) {
@@ -92,13 +81,35 @@ export function hiddenStates(
   }
   const rope = rotaryTables(config, positionsFor(inputs), b, t);
   const bias = attentionBias(inputs.segmentIds ?? null, b, t, config.slidingWindow);
+  const shape = {
+    batch: b,
+    seqLen: t,
+    heads: config.numAttentionHeads,
+    kvHeads: config.numKeyValueHeads,
+    headDim: config.headDim,
+  };
+  const lin = (prefix: string, withBias: boolean) => linearWeights(params, sparse, prefix, withBias);
   let x = embed(param(params, 'model.embed_tokens.weight'), inputs.inputIds);
   for (let i = 0; i < config.numHiddenLayers; i++) {
     const p = `model.layers.${i}`;
-    const h1 = rmsNorm(x, param(params, `${p}.input_layernorm.weight`), config.rmsNormEps);
-    x = tf.add(x, attention(params, config, `${p}.self_attn`, h1, { b, t }, rope, bias));
-    const h2 = rmsNorm(x, param(params, `${p}.post_attention_layernorm.weight`), config.rmsNormEps);
-    x = tf.add(x, mlp(params, config, `${p}.mlp`, h2));
+    const attention: AttentionWeights = {
+      norm: param(params, `${p}.input_layernorm.weight`),
+      q: lin(`${p}.self_attn.q_proj`, config.qkvBias),
+      k: lin(`${p}.self_attn.k_proj`, config.qkvBias),
+      v: lin(`${p}.self_attn.v_proj`, config.qkvBias),
+      o: lin(`${p}.self_attn.o_proj`, config.oBias),
+    };
+    // Each half saves what its backward pass needs; the handle of its input can go at once.
+    const mid = attentionHalf(x, attention, config.rmsNormEps, shape, rope, bias);
+    x.dispose();
+    const mlp: MlpWeights = {
+      norm: param(params, `${p}.post_attention_layernorm.weight`),
+      gate: lin(`${p}.mlp.gate_proj`, config.mlpBias),
+      up: lin(`${p}.mlp.up_proj`, config.mlpBias),
+      down: lin(`${p}.mlp.down_proj`, config.mlpBias),
+    };
+    x = mlpHalf(mid, mlp, config.rmsNormEps);
+    mid.dispose();
   }
   return rmsNorm(x, param(params, 'model.norm.weight'), config.rmsNormEps);
 }
@@ -108,6 +119,11 @@ export function lmHeadWeight(params: ReadonlyMap<string, tf.Tensor>, config: Lla
 }
 
 /** Logits [B·T, V]. Call inside tf.tidy or a gradient function. */
-export function logits(params: ReadonlyMap<string, tf.Tensor>, config: LlamaConfig, inputs: ModelInputs): tf.Tensor2D {
-  return matMulT(hiddenStates(params, config, inputs), lmHeadWeight(params, config));
+export function logits(
+  params: ReadonlyMap<string, tf.Tensor>,
+  config: LlamaConfig,
+  inputs: ModelInputs,
+  sparse?: SparseGradients,
+): tf.Tensor2D {
+  return linear(hiddenStates(params, config, inputs, sparse), lmHeadWeight(params, config));
 }

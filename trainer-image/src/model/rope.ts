@@ -54,12 +54,19 @@ export function rotaryTables(
   };
 }
 
-/** x * cos + rotate_half(x) * sin for x of shape [B, heads, T, headDim]. */
-export function applyRotary(x: tf.Tensor4D, cos: tf.Tensor4D, sin: tf.Tensor4D): tf.Tensor4D {
+function halves(x: tf.Tensor4D): [tf.Tensor4D, tf.Tensor4D] {
   const [b, h, t, d] = x.shape;
-  const half = d / 2;
-  const x1 = tf.slice(x, [0, 0, 0, 0], [b, h, t, half]);
-  const x2 = tf.slice(x, [0, 0, 0, half], [b, h, t, half]);
-  const rotated = tf.concat([tf.neg(x2), x1], 3);
-  return tf.add(tf.mul(x, cos), tf.mul(rotated, sin));
+  return [tf.slice(x, [0, 0, 0, 0], [b, h, t, d / 2]), tf.slice(x, [0, 0, 0, d / 2], [b, h, t, d / 2])];
+}
+
+/** x * cos + rotate_half(x) * sin for x of shape [B, heads, T, headDim]; rotate_half(x) = [−x₂, x₁]. */
+export function applyRotary(x: tf.Tensor4D, cos: tf.Tensor, sin: tf.Tensor): tf.Tensor4D {
+  const [x1, x2] = halves(x);
+  return tf.add(tf.mul(x, cos), tf.mul(tf.concat([tf.neg(x2), x1], 3), sin));
+}
+
+/** The gradient of applyRotary: dy * cos + rotate_halfᵀ(dy * sin), with rotate_halfᵀ(z) = [z₂, −z₁]. */
+export function unapplyRotary(dy: tf.Tensor4D, cos: tf.Tensor, sin: tf.Tensor): tf.Tensor4D {
+  const [z1, z2] = halves(tf.mul(dy, sin) as tf.Tensor4D);
+  return tf.add(tf.mul(dy, cos), tf.concat([z2, tf.neg(z1)], 3));
 }

@@ -17,7 +17,7 @@ import type { LlamaConfig } from '../model/config.ts';
 import type { Parameters } from '../model/llama.ts';
 import { type ProgressSink, silentSink } from '../progress/sink.ts';
 import type { Optimizer } from '../train/dense-optimizer.ts';
-import { type TrainOptions, type TrainResult, train } from '../train/loop.ts';
+import { type TrainResult, train } from '../train/loop.ts';
 import { loadTask, type TaskData, type TrainingPlan } from './task.ts';
 
 /** An adaptation phase's context (a merge's has a TicketMerge spec: `PhaseContext<ResolvedMergeSpec>`). */
@@ -157,7 +157,6 @@ export interface StageOptions {
   examples: readonly TokenizedExample[];
   optimizer: Optimizer;
   trainable: readonly string[];
-  transformGrads?: TrainOptions['transformGrads'];
   plan: TrainingPlan;
   /** Epochs and step limit of this run instead of the plan's (calibration has its own). */
   length?: { epochs: number; maxSteps?: number };
@@ -178,7 +177,6 @@ export async function trainStage(sink: ProgressSink, stage: string, o: StageOpti
     examples: o.examples,
     optimizer: o.optimizer,
     trainable: o.trainable,
-    ...(o.transformGrads !== undefined ? { transformGrads: o.transformGrads } : {}),
     batchSize: plan.batchSize,
     maxSeqLength: o.maxSeqLength,
     padId: o.padId,

@@ -65,7 +65,6 @@ export async function trainSparse(ctx: PhaseContext): Promise<PhaseOutcome> {
       examples: task.train.examples,
       optimizer,
       trainable: optimizer.trainable,
-      transformGrads: optimizer.gatherGrads,
       plan,
       maxSeqLength: spec.dataset.maxSeqLength,
       padId: task.padId,

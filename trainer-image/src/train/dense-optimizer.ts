@@ -1,6 +1,6 @@
 // Applies an update rule to whole parameter tensors, keeping one state tensor per slot per trainable parameter.
 import * as tf from '@tensorflow/tfjs';
-import type { Parameters } from '../model/llama.ts';
+import type { Parameters, SparseGradients } from '../model/llama.ts';
 import type { UpdateRule } from './update-rules.ts';
 
 /** What the training loop needs from an optimizer; the sparse LoTA optimizer implements the same. */
@@ -8,6 +8,8 @@ export interface Optimizer {
   readonly rule: UpdateRule;
   /** Steps taken so far. */
   readonly steps: number;
+  /** Parameters whose gradients the step computes only at these entries (the sparse optimizer's). */
+  readonly sparseGradients?: SparseGradients;
   /** One update of the named parameters from their gradients at learning rate lr. */
   apply(grads: ReadonlyMap<string, tf.Tensor>, lr: number): void;
   dispose(): void;

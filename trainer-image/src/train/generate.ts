@@ -1,8 +1,10 @@
-// Greedy decoding (argmax at each step), recomputing the whole sequence each step: the models trained here are
-// small, and this keeps one code path for training and inference. Prompts decode together: each is left-padded
-// as its own segment, with positions from 0, so every row computes exactly what it would alone.
+// Greedy decoding (argmax at each step). Prompts decode together: each is left-padded as its own segment, with
+// positions from 0, so every row computes exactly what it would alone. By default with a key/value cache
+// (model/decode.ts): the prompt runs once, then one position per new token; `cache: false` recomputes the whole
+// sequence each step through the training forward pass (the reference the cache is tested against).
 import * as tf from '@tensorflow/tfjs';
 import type { LlamaConfig } from '../model/config.ts';
+import { decodeStep, KvCache, prefill } from '../model/decode.ts';
 import { matMulT } from '../model/layers.ts';
 import { hiddenStates, lmHeadWeight } from '../model/llama.ts';
 
@@ -10,6 +12,8 @@ export interface GenerateOptions {
   maxNewTokens: number;
   /** A row stops after emitting any of these (the stop token is not returned). */
   stopIds?: readonly number[];
+  /** Decode with a key/value cache (default true). */
+  cache?: boolean;
 }
 
 /** The next token of each row (all rows end at the last position). */
@@ -47,6 +51,7 @@ export function greedyGenerateBatch(
   options: GenerateOptions,
 ): number[][] {
   if (prompts.some((p) => p.length === 0)) throw new Error('greedy generation needs non-empty prompts');
+  if (options.cache ?? true) return cachedGreedy(params, config, prompts, options);
   const stop = new Set(options.stopIds ?? []);
   const rows = prompts.map((p) => [...p]);
   const generated = prompts.map((): number[] => []);
@@ -66,6 +71,55 @@ export function greedyGenerateBatch(
       (generated[i] as number[]).push(token);
       return true;
     });
+  }
+  return generated;
+}
+
+const argMaxRows = (logits: tf.Tensor2D): number[] =>
+  tf.tidy(() => [...(tf.argMax(logits, 1).dataSync() as Int32Array)]);
+
+function cachedGreedy(
+  params: ReadonlyMap<string, tf.Tensor>,
+  config: LlamaConfig,
+  prompts: readonly (readonly number[])[],
+  options: GenerateOptions,
+): number[][] {
+  const stop = new Set(options.stopIds ?? []);
+  const generated = prompts.map((): number[] => []);
+  // active[j]: the prompt of cache row j
+  let active = prompts.map((_, i) => i).filter((i) => (prompts[i] as number[]).length < config.maxPositionEmbeddings);
+  if (options.maxNewTokens <= 0 || active.length === 0) return generated;
+  const cache = new KvCache();
+  try {
+    const first = prefill(
+      params,
+      config,
+      cache,
+      active.map((i) => prompts[i] as number[]),
+    );
+    let next = argMaxRows(first);
+    first.dispose();
+    for (let step = 0; ; step++) {
+      // Rows that stop, or whose next token would not fit the context, leave the batch.
+      const keep: number[] = [];
+      active.forEach((i, j) => {
+        const token = next[j] as number;
+        if (stop.has(token)) return;
+        (generated[i] as number[]).push(token);
+        if ((cache.lengths[j] as number) + 1 < config.maxPositionEmbeddings) keep.push(j);
+      });
+      if (step + 1 >= options.maxNewTokens || keep.length === 0) break;
+      if (keep.length < active.length) {
+        cache.selectRows(keep);
+        next = keep.map((j) => next[j] as number);
+        active = keep.map((j) => active[j] as number);
+      }
+      const logits = decodeStep(params, config, cache, next);
+      next = argMaxRows(logits);
+      logits.dispose();
+    }
+  } finally {
+    cache.dispose();
   }
   return generated;
 }

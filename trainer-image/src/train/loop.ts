@@ -87,7 +87,13 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const history: StepInfo[] = [];
   for (const [i, { epoch, microBatches }] of steps.entries()) {
     const step = i + 1;
-    const result = stepGradients(options.params, options.config, microBatches, options.trainable);
+    const result = stepGradients(
+      options.params,
+      options.config,
+      microBatches,
+      options.trainable,
+      options.optimizer.sparseGradients,
+    );
     let grads = result.grads;
     try {
       if (options.transformGrads) grads = replace(grads, options.transformGrads(grads));

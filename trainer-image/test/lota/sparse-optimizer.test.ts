@@ -37,7 +37,6 @@ async function trainSparse(spec: OptimizerSpec, masks: MaskSet, clip: 'per-tenso
     schedule: { lr: 1e-2 },
     epochs: 2,
     clip: clip === 'global' ? { globalNorm: 1 } : { perTensorNorm: 1 },
-    transformGrads: optimizer.gatherGrads,
   });
   optimizer.dispose();
   const after = snapshot(params);

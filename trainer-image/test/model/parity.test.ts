@@ -18,6 +18,8 @@ interface Reference {
   attention_mask: number[][];
   logits: number[];
   loss: number;
+  /** transformers' gradient of the mean loss for every parameter, flattened. */
+  grads: Record<string, number[]>;
 }
 
 const base = { vocab_size: 96, max_position_embeddings: 64, rms_norm_eps: 1e-6 };
@@ -92,6 +94,17 @@ function inputsOf(ref: Reference): { inputs: ModelInputs; labels: Int32Array } {
   };
 }
 
+/** max |ours − theirs| / max |theirs|. */
+function relativeDiff(ours: Float32Array, theirs: number[]): number {
+  let worst = 0;
+  let scale = 0;
+  theirs.forEach((x, i) => {
+    scale = Math.max(scale, Math.abs(x));
+    worst = Math.max(worst, Math.abs((ours[i] as number) - x));
+  });
+  return worst / scale;
+}
+
 /** Largest |ours − theirs| over positions the attention mask keeps. */
 function maxAbsDiff(ours: Float32Array, theirs: number[], mask: number[], vocab: number): number {
   let worst = 0;
@@ -150,6 +163,21 @@ describe.each(BACKENDS)('parity with transformers on %s', (backend) => {
       });
       expect(maxAbsDiff(logitsNow, ref.logits, mask, vocab)).toBeLessThan(1e-4);
       expect(Math.abs(loss / countTargets(targets) - ref.loss)).toBeLessThan(1e-5);
+
+      // The hand-written backward passes of the model's ops against torch's autograd, for every parameter.
+      const names = [...model.params.keys()];
+      expect(names.sort()).toEqual(Object.keys(ref.grads).sort());
+      const vars = names.map((n) => model.params.get(n) as tf.Variable);
+      const { value, grads } = tf.variableGrads(
+        () => tf.div(summedNll(forwardLogits(model.params, model.config, inputs), targets), countTargets(targets)),
+        vars,
+      );
+      value.dispose();
+      names.forEach((name, i) => {
+        const g = grads[(vars[i] as tf.Variable).name] as tf.Tensor;
+        expect(relativeDiff(g.dataSync() as Float32Array, ref.grads[name] as number[]), name).toBeLessThan(1e-4);
+      });
+      for (const g of Object.values(grads)) g.dispose();
 
       if (backend !== BACKENDS[0]) {
         disposeParameters(model.params);

@@ -1,8 +1,9 @@
 """Reference numbers from Hugging Face transformers for the trainer's parity tests.
 
   make <cases.json>     cases: a list of {dir, config, seed}. Builds a random model per case, saves it to dir
-                        (safetensors) and prints, per case, {input_ids, labels, attention_mask, logits, loss} for a
-                        fixed batch, as one JSON list
+                        (safetensors) and prints, per case, {input_ids, labels, attention_mask, logits, loss, grads}
+                        for a fixed batch, as one JSON list (grads: every parameter's gradient of the mean loss, by
+                        name, flattened)
   logits <cases.json>   cases: a list of {dir, batch}. Loads each dir with from_pretrained and prints, per case,
                         {logits, loss} for the batch, as one JSON list
   tokenizer <case.json>  case: {dir, texts, messages}. Loads dir's tokenizer with AutoTokenizer and prints {ids (per
@@ -39,6 +40,17 @@ def run(model, batch: dict) -> dict:
     return {"logits": out.logits.reshape(-1).tolist(), "loss": out.loss.item()}
 
 
+def gradients(model, batch: dict) -> dict:
+    model.zero_grad()
+    out = model(
+        input_ids=torch.tensor(batch["input_ids"]),
+        attention_mask=torch.tensor(batch["attention_mask"]),
+        labels=torch.tensor(batch["labels"]),
+    )
+    out.loss.backward()
+    return {name: p.grad.reshape(-1).tolist() for name, p in model.named_parameters()}
+
+
 def make(directory: str, config_dict: dict, seed: int) -> dict:
     config_dict = dict(config_dict)
     config = AutoConfig.for_model(config_dict.pop("model_type"), **config_dict)
@@ -57,7 +69,7 @@ def make(directory: str, config_dict: dict, seed: int) -> dict:
     model.eval()
     model.save_pretrained(directory, safe_serialization=True)
     batch = batch_for(config.vocab_size, seed)
-    return {**batch, **run(model, batch)}
+    return {**batch, **run(model, batch), "grads": gradients(model, batch)}
 
 
 def logits(directory: str, batch: dict) -> dict:
