@@ -7,10 +7,12 @@ import {
   Conditions,
   Density,
   Dtype,
+  Inputs,
   MaxShardSize,
   Message,
   ModelRef,
   ObservedGeneration,
+  OutputUri,
   Progress,
   Results,
   RunFields,
@@ -250,7 +252,7 @@ export const Training = Obj(
 
 export const AdaptationOutput = Obj(
   {
-    uri: ArtifactUri('Directory for the artifacts: mask, ticket, model, results (layout in docs/trainer-contract.md).'),
+    uri: OutputUri('Directory for the artifacts: mask, ticket, model, results (layout in docs/trainer-contract.md).'),
     dtype: Dtype('Element type of written values: ticket values and model weights.'),
     maxShardSize: MaxShardSize(),
   },
@@ -330,6 +332,7 @@ export const LotaAdaptationStatus = Obj(
       ),
     ),
     progress: Type.Optional(Progress),
+    inputs: Inputs(),
     mask: Type.Optional(MaskStatus),
     ticket: Type.Optional(TicketStatus),
     output: Type.Optional({

@@ -6,10 +6,12 @@ import {
   Conditions,
   Density,
   Dtype,
+  Inputs,
   MaxShardSize,
   Message,
   ModelRef,
   ObservedGeneration,
+  OutputUri,
   Progress,
   Results,
   RunFields,
@@ -118,7 +120,7 @@ export const MergeParameters = Obj(
 
 export const MergeOutput = Obj(
   {
-    uri: ArtifactUri('Directory for the merged model (or ticket), results.json and interference.json.'),
+    uri: OutputUri('Directory for the merged model (or ticket), results.json and interference.json.'),
     kind: Defaulted(
       StringEnum(MERGE_OUTPUT_KINDS, {
         description:
@@ -229,6 +231,7 @@ export const TicketMergeStatus = Obj(
     progress: Type.Optional(Progress),
     interference: Type.Optional(Interference),
     results: Type.Optional(Results),
+    inputs: Inputs(),
     output: Type.Optional({ ...ArtifactSummary, description: 'The merged model directory or ticket.' }),
     message: Message(),
   },
