@@ -36,7 +36,7 @@ export function scrub(text: string, env: NodeJS.ProcessEnv = process.env): strin
   return out;
 }
 
-const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'FETCH_FAILED']);
 const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'UND_ERR_SOCKET', 'EPROTO']);
 
 interface Described {
@@ -57,7 +57,9 @@ export function describe(error: unknown): Described {
     cause?: { code?: string; message?: string };
   } | null;
   const status = e?.$metadata?.httpStatusCode ?? e?.statusCode;
-  const code = e?.cause?.code ?? e?.code ?? e?.Code ?? (e?.$metadata ? e?.name : undefined);
+  // fetch() reports network failures as TypeError('fetch failed') with the socket error as cause.
+  const fetchFailed = e?.message === 'fetch failed' ? 'FETCH_FAILED' : undefined;
+  const code = e?.cause?.code ?? e?.code ?? e?.Code ?? (e?.$metadata ? e?.name : undefined) ?? fetchFailed;
   const text = [e?.message, e?.cause?.message].filter((x) => x && x !== 'fetch failed').join(': ') || String(error);
   return { status, code, text };
 }
