@@ -1,6 +1,7 @@
 // Configuration from flags, falling back to environment variables, falling back to defaults.
 
 import { parseArgs } from 'node:util';
+import type { StorageDefaults } from './reconcile/job.ts';
 
 export interface OperatorConfig {
   /** Namespaces to watch; empty = all namespaces. */
@@ -16,6 +17,8 @@ export interface OperatorConfig {
   kubeconfig?: string;
   logLevel: string;
   progressIntervalSeconds: number;
+  /** Defaults for hf:// and s3:// artifacts; spec.storage overrides them. */
+  storage: StorageDefaults;
 }
 
 export const USAGE = `lota-operator: reconciles LotaAdaptation and TicketMerge (lota.dev/v1alpha1) into trainer Jobs.
@@ -30,7 +33,12 @@ export const USAGE = `lota-operator: reconciles LotaAdaptation and TicketMerge (
   --workers <n>                 concurrent reconciles per kind (env LOTA_WORKERS, default 2)
   --kubeconfig <path>           kubeconfig (env KUBECONFIG; default: in-cluster, then ~/.kube/config)
   --log-level <level>           pino level (env LOTA_LOG_LEVEL, default info)
-  --progress-interval <s>       seconds between reads of a trainer's /progress (default 10)`;
+  --progress-interval <s>       seconds between reads of a trainer's /progress (default 10)
+  --hub-endpoint <url>          Hugging Face Hub (or mirror) for hf:// URIs (env LOTA_HUB_ENDPOINT; default huggingface.co)
+  --s3-endpoint <url>           S3-compatible endpoint for s3:// URIs (env LOTA_S3_ENDPOINT; default AWS)
+  --s3-region <region>          S3 region (env LOTA_S3_REGION; default us-east-1)
+  --s3-force-path-style <bool>  path-style S3 addressing (env LOTA_S3_FORCE_PATH_STYLE)
+  --cache-claim <name>          PVC (in each resource's namespace) caching staged hf:// and s3:// inputs (env LOTA_CACHE_CLAIM)`;
 
 function int(name: string, value: string): number {
   const n = Number(value);
@@ -62,6 +70,11 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorCon
       'log-level': { type: 'string' },
       'progress-interval': { type: 'string' },
       identity: { type: 'string' },
+      'hub-endpoint': { type: 'string' },
+      's3-endpoint': { type: 'string' },
+      's3-region': { type: 'string' },
+      's3-force-path-style': { type: 'string' },
+      'cache-claim': { type: 'string' },
       help: { type: 'boolean' },
     },
   });
@@ -88,5 +101,34 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorCon
     ...((values.kubeconfig ?? env.KUBECONFIG) && { kubeconfig: values.kubeconfig ?? env.KUBECONFIG }),
     logLevel: values['log-level'] ?? env.LOTA_LOG_LEVEL ?? 'info',
     progressIntervalSeconds: int('progress-interval', values['progress-interval'] ?? '10'),
+    storage: storageDefaults(values, env),
+  };
+}
+
+function storageDefaults(
+  values: Record<string, string | boolean | undefined>,
+  env: NodeJS.ProcessEnv,
+): StorageDefaults {
+  const str = (flag: string, name: string) => {
+    const v = values[flag] ?? env[name];
+    return typeof v === 'string' && v !== '' ? v : undefined;
+  };
+  const url = (flag: string, name: string) => {
+    const v = str(flag, name);
+    if (v !== undefined && !/^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(v))
+      throw new Error(`--${flag}: expected an http(s) URL, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const hubEndpoint = url('hub-endpoint', 'LOTA_HUB_ENDPOINT');
+  const s3Endpoint = url('s3-endpoint', 'LOTA_S3_ENDPOINT');
+  const s3Region = str('s3-region', 'LOTA_S3_REGION');
+  const pathStyle = str('s3-force-path-style', 'LOTA_S3_FORCE_PATH_STYLE');
+  const cacheClaim = str('cache-claim', 'LOTA_CACHE_CLAIM');
+  return {
+    ...(hubEndpoint && { hubEndpoint }),
+    ...(s3Endpoint && { s3Endpoint }),
+    ...(s3Region && { s3Region }),
+    ...(pathStyle !== undefined && { s3ForcePathStyle: bool('s3-force-path-style', pathStyle) }),
+    ...(cacheClaim && { cacheClaim }),
   };
 }

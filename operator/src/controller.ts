@@ -37,7 +37,7 @@ import {
 import type { OperatorMetrics } from './metrics.ts';
 import type { ProgressPoller } from './progress.ts';
 import { findCycle } from './reconcile/cycles.ts';
-import { desiredJob } from './reconcile/job.ts';
+import { desiredJob, type StorageDefaults } from './reconcile/job.ts';
 import { jobName, LABELS } from './reconcile/names.ts';
 import {
   type AdaptationObject,
@@ -90,6 +90,8 @@ export interface ReconcilerDeps {
   progress: ProgressPoller;
   log: Logger;
   defaultImage: string;
+  /** Defaults for hf:// and s3:// access (--hub-endpoint, --s3-*, --cache-claim). */
+  storageDefaults?: StorageDefaults;
   /** Fallback requeue while something runs or is awaited (progress and changes arrive as watch events anyway). */
   resyncMs?: number;
   now?: () => Date;
@@ -249,6 +251,7 @@ export class Reconciler {
           phase: action.phase,
           ticketRefs: action.ticketRefs,
           defaultImage: this.deps.defaultImage,
+          ...(this.deps.storageDefaults && { storageDefaults: this.deps.storageDefaults }),
           ...(deadline !== undefined && { remainingSeconds: deadline - (now.getTime() - started) / 1000 }),
         });
       } catch (error) {

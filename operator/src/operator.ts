@@ -58,6 +58,7 @@ export async function startOperator(
     progress,
     log,
     defaultImage: config.trainerImage,
+    storageDefaults: config.storage,
     ...(opts.resyncMs !== undefined && { resyncMs: opts.resyncMs }),
   });
   manager = new Manager({ informers, reconciler, metrics, log, workers: config.workers });
