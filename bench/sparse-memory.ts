@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { DEFAULT_TARGETS, targetMatcher } from '../api/src/targets.ts';
 import { selectBackend } from '../trainer-image/src/backend/select.ts';
 import type { TokenizedExample } from '../trainer-image/src/data/examples.ts';
+import { IGNORE_INDEX } from '../trainer-image/src/data/examples.ts';
 import { randomMasks } from '../trainer-image/src/lota/extract.ts';
 import { seededRandom } from '../trainer-image/src/lota/random.ts';
 import { SparseOptimizer } from '../trainer-image/src/lota/sparse-optimizer.ts';
@@ -19,7 +20,6 @@ import { initParameters } from '../trainer-image/src/model/parameters.ts';
 import { loadPretrained } from '../trainer-image/src/model/pretrained.ts';
 import { DenseOptimizer, type Optimizer } from '../trainer-image/src/train/dense-optimizer.ts';
 import { train } from '../trainer-image/src/train/loop.ts';
-import { IGNORE_INDEX } from '../trainer-image/src/train/loss.ts';
 import { adam } from '../trainer-image/src/train/update-rules.ts';
 
 const { values } = parseArgs({

@@ -14,14 +14,14 @@ import {
 } from '@lota/api';
 import { Checkpoint } from '../../trainer-image/src/io/checkpoint.ts';
 import { applyTickets } from '../../trainer-image/src/lota/apply.ts';
-import { calibrate } from '../../trainer-image/src/lota/calibrate.ts';
-import type { PhaseContext } from '../../trainer-image/src/lota/context.ts';
 import { globalTopK } from '../../trainer-image/src/lota/extract.ts';
 import { fingerprintCheckpoint } from '../../trainer-image/src/lota/fingerprint.ts';
 import { writeMaskFile } from '../../trainer-image/src/lota/mask-file.ts';
-import { trainFull } from '../../trainer-image/src/lota/train-full.ts';
-import { trainLora } from '../../trainer-image/src/lota/train-lora.ts';
-import { trainSparse } from '../../trainer-image/src/lota/train-sparse.ts';
+import { calibrate } from '../../trainer-image/src/phases/calibrate.ts';
+import type { PhaseContext } from '../../trainer-image/src/phases/context.ts';
+import { trainFull } from '../../trainer-image/src/phases/train-full.ts';
+import { trainLora } from '../../trainer-image/src/phases/train-lora.ts';
+import { trainSparse } from '../../trainer-image/src/phases/train-sparse.ts';
 import type { ProgressSink } from '../../trainer-image/src/progress/sink.ts';
 
 export type Method = 'full' | 'lora' | 'lota';

@@ -12,6 +12,7 @@ import {
   Message,
   ModelRef,
   ObservedGeneration,
+  OUTPUT_SHA256,
   OutputUri,
   Progress,
   Results,
@@ -305,7 +306,7 @@ export const TicketStatus = Obj(
     uri: ArtifactUri('The ticket file.'),
     bytes: Int({ description: 'Its size in bytes.', minimum: 0 }),
     density: Density('Fraction of target entries the ticket stores.'),
-    sha256: Str({ description: 'SHA-256 of the file.', maxLength: 64 }),
+    sha256: Str({ description: OUTPUT_SHA256, maxLength: 64 }),
   },
   { description: 'The sparse task vector θ_LoTA − θ_base.' },
 );

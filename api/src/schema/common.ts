@@ -391,14 +391,15 @@ export function MaxShardSize() {
   );
 }
 
+/** The one digest of every output (trainer-image/src/io/digest.ts computes it). */
+export const OUTPUT_SHA256 =
+  "SHA-256 of the file's bytes; for a directory, SHA-256 of the `sha256sum` lines (`<hex>  <relative path>`) of all its files sorted by path in byte order: `cd dir && find . -type f | sed 's|^\\./||' | LC_ALL=C sort | xargs sha256sum | sha256sum`.";
+
 export const ArtifactSummary = Obj(
   {
     uri: ArtifactUri('Where it was written.'),
     bytes: Int({ description: 'Size in bytes.', minimum: 0 }),
-    sha256: Str({
-      description: 'SHA-256 of the file (of model*.safetensors in order, for a directory).',
-      maxLength: 64,
-    }),
+    sha256: Str({ description: OUTPUT_SHA256, maxLength: 64 }),
   },
   { description: 'An artifact a phase wrote.' },
 );

@@ -3,8 +3,8 @@
 import { ArtifactUriError, EXIT, type TrainerReason, ValidationError } from '@lota/api';
 import { BackendError } from '../backend/select.ts';
 import { DatasetError } from '../data/jsonl.ts';
+import { BaseModelMismatchError, InvalidSpecError } from '../errors.ts';
 import { InvalidArtifactError } from '../io/errors.ts';
-import { BaseModelMismatchError, InvalidSpecError } from '../lota/errors.ts';
 import { ConfigError } from '../model/config.ts';
 import { StorageError } from '../storage/errors.ts';
 import { TokenizerError } from '../tokenizer/tokenizer.ts';
@@ -38,11 +38,7 @@ export function classify(error: unknown): Classified {
   if (error instanceof BackendError) return { exitCode: EXIT.invalidSpec, reason: 'InvalidSpec' };
   if (error instanceof BaseModelMismatchError)
     return { exitCode: EXIT.incompatibleArtifact, reason: 'BaseModelMismatch' };
-  if (error instanceof InvalidArtifactError) {
-    return error.reason === 'BaseModelMismatch'
-      ? { exitCode: EXIT.incompatibleArtifact, reason: 'BaseModelMismatch' }
-      : { exitCode: EXIT.invalidInput, reason: error.reason };
-  }
+  if (error instanceof InvalidArtifactError) return { exitCode: EXIT.invalidInput, reason: error.reason };
   if (error instanceof DatasetError) return { exitCode: EXIT.invalidInput, reason: 'InvalidDataset' };
   if (error instanceof ConfigError || error instanceof TokenizerError)
     return { exitCode: EXIT.invalidInput, reason: 'InvalidModel' };

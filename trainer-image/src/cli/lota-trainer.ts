@@ -2,18 +2,18 @@
 // lota-trainer: the trainer image's entry point. `calibrate`, `train` and `merge` are the contract phases the operator
 // (and `lota run`) start with the LOTA_* environment; `apply`, `inspect` and `eval` are for people.
 import { EXIT, TRAINER_PHASES } from '@lota/api';
-import * as tf from '@tensorflow/tfjs';
 import { Command, Option } from 'commander';
 import { selectBackend } from '../backend/select.ts';
 import { loadDataset } from '../data/dataset.ts';
 import { readJsonl } from '../data/jsonl.ts';
-import { applyTickets } from '../lota/apply.ts';
-import { baseFingerprint } from '../lota/context.ts';
-import { scoreTask } from '../lota/evaluation.ts';
+import { OUTPUT_DTYPE_NAMES, type OutputDtype } from '../io/dtype.ts';
+import { applyTickets, applyTicketsInMemory } from '../lota/apply.ts';
 import { countSetAll } from '../lota/mask.ts';
 import { readMaskFile } from '../lota/mask-file.ts';
-import { applyTicketTensor, assertSameBase, inspectTicket, readTicket } from '../lota/ticket.ts';
+import { inspectTicket, readTicket } from '../lota/ticket.ts';
 import { loadPretrained } from '../model/pretrained.ts';
+import { baseFingerprint } from '../phases/context.ts';
+import { scoreTask } from '../phases/evaluation.ts';
 import { defaultSink } from '../progress/output.ts';
 import { serveProgress, TrainerMetrics } from '../progress/server.ts';
 import { ProgressTracker } from '../progress/sink.ts';
@@ -81,13 +81,11 @@ program
   .requiredOption('--ticket <file...>', 'ticket file(s), applied in order')
   .requiredOption('--out <dir>', 'output model directory')
   .addOption(
-    new Option('--dtype <dtype>', 'dtype of the written weights (default: the base model’s)').choices([
-      'f32',
-      'f16',
-      'bf16',
-    ]),
+    new Option('--dtype <dtype>', 'dtype of the written weights (default: the base model’s)').choices(
+      OUTPUT_DTYPE_NAMES,
+    ),
   )
-  .action((o: { base: string; ticket: string[]; out: string; dtype?: 'f32' | 'f16' | 'bf16' }) =>
+  .action((o: { base: string; ticket: string[]; out: string; dtype?: OutputDtype }) =>
     human(async () => {
       const r = await applyTickets(o.base, o.ticket, o.out, o.dtype ? { dtype: o.dtype } : {});
       process.stdout.write(
@@ -147,17 +145,9 @@ program
       await selectBackend(undefined, () => {});
       const model = await loadPretrained(o.model);
       if (o.ticket?.length) {
-        const fingerprint = await baseFingerprint(o.model);
-        for (const path of o.ticket) {
-          const ticket = await readTicket(path);
-          assertSameBase(ticket, fingerprint, `ticket ${path}`);
-          for (const [name, t] of ticket.tensors) {
-            const p = model.params.get(name);
-            if (p === undefined) throw new Error(`ticket ${path} adapts ${name}, which the model lacks`);
-            const next = applyTicketTensor(name, p.dataSync() as Float32Array, t);
-            tf.tidy(() => p.assign(tf.tensor(next, p.shape)));
-          }
-        }
+        const tickets = [];
+        for (const path of o.ticket) tickets.push({ what: `ticket ${path}`, ticket: await readTicket(path) });
+        await applyTicketsInMemory(model.params, tickets, await baseFingerprint(o.model));
       }
       const tokenizer = await TextTokenizer.load(o.model);
       const evalSet = await loadDataset(o.data, tokenizer, { maxSeqLength: o.maxSeqLength });

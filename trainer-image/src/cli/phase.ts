@@ -19,17 +19,17 @@ import {
   withMergeDefaults,
 } from '@lota/api';
 import { selectBackend } from '../backend/select.ts';
-import { calibrate } from '../lota/calibrate.ts';
-import { type PhaseContext, writeAtomic } from '../lota/context.ts';
-import { InvalidSpecError } from '../lota/errors.ts';
-import { trainFull } from '../lota/train-full.ts';
-import { trainLora } from '../lota/train-lora.ts';
-import { trainSparse } from '../lota/train-sparse.ts';
+import { InvalidSpecError } from '../errors.ts';
+import { calibrate } from '../phases/calibrate.ts';
+import { type PhaseContext, type PhaseOutcome, writeAtomic } from '../phases/context.ts';
+import { mergePhase } from '../phases/merge.ts';
+import { trainFull } from '../phases/train-full.ts';
+import { trainLora } from '../phases/train-lora.ts';
+import { trainSparse } from '../phases/train-sparse.ts';
 import type { ProgressSink } from '../progress/sink.ts';
 import { storageConfigFromEnv } from '../storage/config.ts';
 import { type Staged, stagePhase } from '../storage/stage.ts';
 import { classify } from './errors.ts';
-import { mergePhase } from './merge-phase.ts';
 
 export interface TrainerEnv {
   phase: TrainerPhase;
@@ -100,7 +100,7 @@ export function readTrainerEnv(phaseArg: string, env: NodeJS.ProcessEnv = proces
 }
 
 /** Shortens the message until the JSON fits the kubelet's 4096-byte limit. */
-export function fitTermination(message: TerminationMessage): string {
+function fitTermination(message: TerminationMessage): string {
   let m = message;
   let text = JSON.stringify(m);
   while (Buffer.byteLength(text) > TERMINATION_MESSAGE_LIMIT && m.message.length > 0) {
@@ -183,7 +183,7 @@ export async function runPhase(remoteEnv: TrainerEnv, sink: ProgressSink): Promi
   return { exitCode, termination, reused };
 }
 
-async function execute(env: TrainerEnv, sink: ProgressSink) {
+async function execute(env: TrainerEnv, sink: ProgressSink): Promise<PhaseOutcome> {
   const meta = { name: env.name, namespace: env.namespace };
   if (env.kind === 'TicketMerge') {
     const admitted = admitMerge({
@@ -193,7 +193,7 @@ async function execute(env: TrainerEnv, sink: ProgressSink) {
       spec: env.spec,
     });
     const spec: ResolvedMergeSpec = withMergeDefaults(admitted.spec);
-    return mergePhase({ spec, ticketRefs: env.ticketRefs, pvcRoot: env.pvcRoot, sink });
+    return mergePhase({ spec, ...meta, ticketRefs: env.ticketRefs, pvcRoot: env.pvcRoot, sink });
   }
   const admitted = admitAdaptation({
     apiVersion: 'lota.dev/v1alpha1',

@@ -1,8 +1,7 @@
 // Grouping examples into fixed-shape batches. Padding puts one example per row (segment 1, padding segment 0);
 // packing fills rows with consecutive examples, each its own segment, so attention never crosses examples and
 // positions restart at 0 for each one. Labels of padding are IGNORE_INDEX.
-import { IGNORE_INDEX } from '../train/loss.ts';
-import type { TokenizedExample } from './examples.ts';
+import { IGNORE_INDEX, type TokenizedExample } from './examples.ts';
 import { shuffled } from './random.ts';
 
 export interface Batch {

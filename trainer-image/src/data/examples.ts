@@ -3,8 +3,10 @@
 // learned one) is cut from the left to maxPromptLength, then the whole example is cut to its first maxSeqLength.
 
 import type { ChatMessage, TextTokenizer } from '../tokenizer/tokenizer.ts';
-import { IGNORE_INDEX } from '../train/loss.ts';
 import { DatasetError, type DatasetRecord } from './jsonl.ts';
+
+/** The label of a position the loss skips (prompt, padding), as in PyTorch's cross_entropy. */
+export const IGNORE_INDEX = -100;
 
 export interface TokenizedExample {
   inputIds: number[];

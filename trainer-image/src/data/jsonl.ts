@@ -47,7 +47,7 @@ export interface ReadResult {
 const ROLES = new Set(['system', 'user', 'assistant']);
 
 /** The record of one parsed line, or a reason why it is not one. */
-export function parseRecord(value: unknown, line: number): DatasetRecord | string {
+function parseRecord(value: unknown, line: number): DatasetRecord | string {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'expected a JSON object';
   const o = value as Record<string, unknown>;
   const formats = ['messages', 'prompt', 'text'].filter((k) => k in o);

@@ -3,14 +3,14 @@
 // the tokenizer files. Tensors are read one at a time by their HF name; writing takes them one at a time too.
 import { copyFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { type Dtype, isFloatDtype, type TensorArray } from './dtype.ts';
+import { type Dtype, isFloatDtype, OUTPUT_DTYPES, type OutputDtype, type TensorArray } from './dtype.ts';
 import { type ArtifactReason, InvalidArtifactError } from './errors.ts';
 import { type OpenOptions, SafetensorsReader, SafetensorsWriter, type TensorInfo, tensorBytes } from './safetensors.ts';
 
-export const SINGLE_FILE = 'model.safetensors';
+const SINGLE_FILE = 'model.safetensors';
 export const INDEX_FILE = 'model.safetensors.index.json';
 /** Files copied next to the weights when present: what `transformers` needs to load the model and its tokenizer. */
-export const SIDE_FILES = [
+const SIDE_FILES = [
   'config.json',
   'generation_config.json',
   'tokenizer.json',
@@ -18,10 +18,6 @@ export const SIDE_FILES = [
   'special_tokens_map.json',
   'chat_template.jinja',
 ] as const;
-
-export type OutputDtype = 'f32' | 'f16' | 'bf16';
-export const OUTPUT_DTYPES: Record<OutputDtype, Dtype> = { f32: 'F32', f16: 'F16', bf16: 'BF16' };
-const TORCH_DTYPE_NAMES: Record<OutputDtype, string> = { f32: 'float32', f16: 'float16', bf16: 'bfloat16' };
 
 export interface CheckpointTensor extends TensorInfo {
   /** Shard file holding it. */
@@ -205,7 +201,7 @@ export interface CheckpointWriteOptions {
   metadata?: Record<string, string>;
 }
 
-export const DEFAULT_MAX_SHARD_BYTES = 5_000_000_000;
+const DEFAULT_MAX_SHARD_BYTES = 5_000_000_000;
 
 /**
  * Writes a model directory. Tensors are declared up front (to plan the shards) and written one at a time as
@@ -246,7 +242,7 @@ export class CheckpointWriter {
     const specs = tensors.map((t) => ({
       name: t.name,
       shape: t.shape,
-      dtype: isFloatDtype(t.dtype) ? OUTPUT_DTYPES[dtype] : t.dtype,
+      dtype: isFloatDtype(t.dtype) ? OUTPUT_DTYPES[dtype].dtype : t.dtype,
     }));
     const groups = planShards(specs, maxShardBytes);
     const metadata = { format: 'pt', ...options.metadata };
@@ -340,7 +336,7 @@ export async function copySideFiles(from: string, to: string, dtype?: OutputDtyp
       }
       // transformers 5 writes `dtype`, earlier versions `torch_dtype`; keep whichever the source used.
       const key = 'torch_dtype' in config && !('dtype' in config) ? 'torch_dtype' : 'dtype';
-      config[key] = TORCH_DTYPE_NAMES[dtype];
+      config[key] = OUTPUT_DTYPES[dtype].torch;
       await writeFile(join(to, file), `${JSON.stringify(config, null, 2)}\n`);
     } else {
       await copyFile(source, join(to, file));

@@ -17,7 +17,30 @@ export const DTYPE_BYTES = {
 } as const;
 
 export type Dtype = keyof typeof DTYPE_BYTES;
-export const FLOAT_DTYPES: readonly Dtype[] = ['F64', 'F32', 'F16', 'BF16'];
+const FLOAT_DTYPES: readonly Dtype[] = ['F64', 'F32', 'F16', 'BF16'];
+
+/**
+ * The float types weights are written in, one vocabulary for every name they go by: the short name (CLI flags,
+ * merge outputs), the safetensors dtype, and the PyTorch name (the API's output.dtype and config.json's dtype).
+ */
+export const OUTPUT_DTYPES = {
+  f32: { dtype: 'F32', torch: 'float32' },
+  f16: { dtype: 'F16', torch: 'float16' },
+  bf16: { dtype: 'BF16', torch: 'bfloat16' },
+} as const satisfies Record<string, { dtype: Dtype; torch: string }>;
+
+export type OutputDtype = keyof typeof OUTPUT_DTYPES;
+export const OUTPUT_DTYPE_NAMES = Object.keys(OUTPUT_DTYPES) as OutputDtype[];
+
+/** The output dtype of a PyTorch name (float32, float16, bfloat16), or undefined. */
+export function outputDtypeOfTorch(name: string): OutputDtype | undefined {
+  return OUTPUT_DTYPE_NAMES.find((d) => OUTPUT_DTYPES[d].torch === name);
+}
+
+/** The output dtype of a safetensors dtype (F32, F16, BF16), or undefined for the others. */
+export function outputDtypeOf(dtype: Dtype): OutputDtype | undefined {
+  return OUTPUT_DTYPE_NAMES.find((d) => OUTPUT_DTYPES[d].dtype === dtype);
+}
 
 export function isDtype(value: unknown): value is Dtype {
   return typeof value === 'string' && Object.hasOwn(DTYPE_BYTES, value);
@@ -26,27 +49,6 @@ export function isDtype(value: unknown): value is Dtype {
 export function isFloatDtype(dtype: Dtype): boolean {
   return FLOAT_DTYPES.includes(dtype);
 }
-
-/** The typed array a tensor of each dtype is held in. F16 and BF16 are held as their raw 16-bit patterns. */
-export type TypedArrayFor<D extends Dtype> = D extends 'F64'
-  ? Float64Array
-  : D extends 'F32'
-    ? Float32Array
-    : D extends 'I64'
-      ? BigInt64Array
-      : D extends 'U64'
-        ? BigUint64Array
-        : D extends 'I32'
-          ? Int32Array
-          : D extends 'U32'
-            ? Uint32Array
-            : D extends 'I16'
-              ? Int16Array
-              : D extends 'F16' | 'BF16' | 'U16'
-                ? Uint16Array
-                : D extends 'I8'
-                  ? Int8Array
-                  : Uint8Array;
 
 export type TensorArray =
   | Float64Array
@@ -164,7 +166,7 @@ u32[0] = DENORM_MAGIC;
 const DENORM_MAGIC_FLOAT = f32[0];
 
 /** One float32 bit pattern -> float16 bit pattern, rounding to nearest even; NaN stays NaN (quiet). */
-export function f32BitsToF16(bits: number): number {
+function f32BitsToF16(bits: number): number {
   const sign = (bits >>> 16) & 0x8000;
   let x = bits & 0x7fffffff;
   let h: number;

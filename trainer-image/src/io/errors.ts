@@ -1,12 +1,11 @@
 // The one error type for artifacts that cannot be read as what they claim to be (models, tickets, masks).
 // Retrying cannot help, so the CLI maps it to the permanent exit code EXIT.invalidInput (11) and `reason`.
-import { EXIT, type TrainerReason } from '@lota/api/trainer-contract';
+import type { TrainerReason } from '@lota/api/trainer-contract';
 
-export type ArtifactReason = Extract<TrainerReason, 'InvalidModel' | 'InvalidTicket' | 'BaseModelMismatch'>;
+export type ArtifactReason = Extract<TrainerReason, 'InvalidModel' | 'InvalidTicket'>;
 
 export class InvalidArtifactError extends Error {
   override readonly name = 'InvalidArtifactError';
-  readonly exitCode = EXIT.invalidInput;
   readonly file: string;
   readonly tensor: string | undefined;
   readonly reason: ArtifactReason;

@@ -23,7 +23,7 @@ export * from './dtype.ts';
 export { InvalidArtifactError } from './errors.ts';
 
 /** Headers above this are refused before anything is allocated for them (the reference implementation's limit). */
-export const MAX_HEADER_BYTES = 100_000_000;
+const MAX_HEADER_BYTES = 100_000_000;
 /** fs reads and writes move at most this many bytes per call (libuv caps a single call near 2 GiB). */
 const IO_CHUNK = 1 << 30;
 
@@ -44,7 +44,7 @@ export interface TensorSpec {
   shape: readonly number[];
 }
 
-export function elementCount(shape: readonly number[]): number {
+function elementCount(shape: readonly number[]): number {
   let n = 1;
   for (const d of shape) n *= d;
   return n;
@@ -329,7 +329,7 @@ export class SafetensorsWriter {
 }
 
 /** Header bytes (padded with spaces to a multiple of 8, as the reference writer does) and each tensor's range. */
-export function planFile(
+function planFile(
   specs: readonly TensorSpec[],
   metadata: Record<string, string> = {},
 ): { header: Uint8Array; layout: Map<string, TensorInfo>; bytes: number } {

@@ -1,35 +1,17 @@
 // base model directory + tickets → model directory, one tensor at a time (memory: one tensor plus the tickets).
 // Output dtype: as asked, else f32 when a ticket holds f32 values (so base + δ is written exactly), else the base's.
-import { Checkpoint, CheckpointWriter, type OutputDtype } from '../io/checkpoint.ts';
-import type { Dtype } from '../io/dtype.ts';
-import { BaseModelMismatchError } from './errors.ts';
+
+import * as tf from '@tensorflow/tfjs';
+import { Checkpoint, CheckpointWriter } from '../io/checkpoint.ts';
+import { type OutputDtype, outputDtypeOf } from '../io/dtype.ts';
+import type { Parameters } from '../model/llama.ts';
 import { fingerprintCheckpoint } from './fingerprint.ts';
-import { applyTicketTensor, assertSameBase, readTicket, type Ticket } from './ticket.ts';
-
-const OUTPUT_OF: Partial<Record<Dtype, OutputDtype>> = { F32: 'f32', F16: 'f16', BF16: 'bf16' };
-
-/** Checks every ticket against the base (fingerprint, tensor names, shapes); throws BaseModelMismatchError. */
-export function checkTickets(
-  base: Checkpoint,
-  fingerprint: string,
-  tickets: readonly { path: string; ticket: Ticket }[],
-) {
-  for (const { path, ticket } of tickets) {
-    assertSameBase(ticket, fingerprint, `ticket ${path}`);
-    for (const [name, t] of ticket.tensors) {
-      if (!base.has(name)) throw new BaseModelMismatchError(`ticket ${path}: tensor ${name} is not in the base model`);
-      const shape = base.info(name).shape;
-      if (shape.join(',') !== t.shape.join(',')) {
-        throw new BaseModelMismatchError(`ticket ${path}: ${name} has shape [${t.shape}], the base has [${shape}]`);
-      }
-    }
-  }
-}
+import { applyTicketTensor, assertTicketFitsBase, readTicket, type Ticket, ticketShapes } from './ticket.ts';
 
 /** The output dtype a model written from this base gets by default: its first float tensor's. */
 export function baseOutputDtype(base: Checkpoint): OutputDtype {
   for (const info of base.tensors.values()) {
-    const out = OUTPUT_OF[info.dtype];
+    const out = outputDtypeOf(info.dtype);
     if (out) return out;
   }
   return 'f32';
@@ -45,7 +27,16 @@ export async function applyTickets(
   try {
     const tickets = [];
     for (const path of ticketPaths) tickets.push({ path, ticket: await readTicket(path) });
-    checkTickets(base, await fingerprintCheckpoint(base), tickets);
+    let fingerprint: Promise<string> | undefined;
+    for (const { path, ticket } of tickets) {
+      await assertTicketFitsBase(`ticket ${path}`, ticketShapes(ticket), {
+        shapeOf: (name) => (base.has(name) ? base.info(name).shape : undefined),
+        fingerprint: () => {
+          fingerprint ??= fingerprintCheckpoint(base);
+          return fingerprint;
+        },
+      });
+    }
     // f32 deltas on a narrower base would be rounded away on writing: keep f32 then, so apply stays bit-exact.
     const wide = tickets.some(({ ticket }) => ticket.info.valuesDtype === 'F32' || ticket.info.valuesDtype === 'F64');
     const names = base.names();
@@ -75,5 +66,27 @@ export async function applyTickets(
     return { tensors: names.length, changed };
   } finally {
     await base.close();
+  }
+}
+
+/**
+ * Adds tickets to parameters held in memory (base + δ on each ticket's entries, in order), after checking that each
+ * belongs to the base whose fingerprint is given. `what` names each ticket in errors.
+ */
+export async function applyTicketsInMemory(
+  params: Parameters,
+  tickets: readonly { what: string; ticket: Ticket }[],
+  fingerprint: string,
+): Promise<void> {
+  for (const { what, ticket } of tickets) {
+    await assertTicketFitsBase(what, ticketShapes(ticket), {
+      shapeOf: (name) => params.get(name)?.shape,
+      fingerprint: () => fingerprint,
+    });
+    for (const [name, t] of ticket.tensors) {
+      const param = params.get(name) as tf.Variable;
+      const next = applyTicketTensor(name, param.dataSync() as Float32Array, t);
+      tf.tidy(() => param.assign(tf.tensor(next, param.shape)));
+    }
   }
 }

@@ -20,7 +20,7 @@ export interface Extraction {
 }
 
 /** Zeroes Δ in place wherever an excluded mask is set (LoTTO). */
-export function zeroExcluded(deltas: Map<string, Float32Array>, exclude: MaskSet | undefined): void {
+function zeroExcluded(deltas: Map<string, Float32Array>, exclude: MaskSet | undefined): void {
   if (!exclude) return;
   for (const [name, mask] of exclude) {
     const delta = deltas.get(name);

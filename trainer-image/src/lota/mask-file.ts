@@ -5,8 +5,8 @@ import { InvalidArtifactError } from '../io/errors.ts';
 import { SafetensorsReader, writeSafetensors } from '../io/safetensors.ts';
 import { countSetAll, type MaskSet, maskFromBits } from './mask.ts';
 
-export const MASK_FORMAT = 'lota-mask';
-export const MASK_FORMAT_VERSION = 1;
+const MASK_FORMAT = 'lota-mask';
+const MASK_FORMAT_VERSION = 1;
 
 export interface MaskFileInfo {
   baseFingerprint: string;

@@ -44,10 +44,6 @@ export function setBit(mask: PackedMask, i: number): void {
   (mask.bits as Uint8Array)[i >> 3] = (mask.bits[i >> 3] as number) | (1 << (i & 7));
 }
 
-export function clearBit(mask: PackedMask, i: number): void {
-  (mask.bits as Uint8Array)[i >> 3] = (mask.bits[i >> 3] as number) & ~(1 << (i & 7));
-}
-
 /** Sets bit i wherever keep(values[i]) holds. */
 export function maskWhere(values: Float32Array, keep: (x: number) => boolean): PackedMask {
   const mask = emptyMask(values.length);

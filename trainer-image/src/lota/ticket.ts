@@ -10,17 +10,17 @@
 // dtype); the train phase produces its final weights through this same function, so applying a ticket to its base
 // reproduces the trained weights bit for bit.
 import { stat } from 'node:fs/promises';
+import { BaseModelMismatchError } from '../errors.ts';
 import { type Dtype, fromFloat32, isFloatDtype, toFloat32 } from '../io/dtype.ts';
 import { InvalidArtifactError } from '../io/errors.ts';
 import { SafetensorsReader, type TensorSpec, writeSafetensors } from '../io/safetensors.ts';
-import { BaseModelMismatchError } from './errors.ts';
 import { FINGERPRINT_ALGORITHM } from './fingerprint.ts';
 import { countSet, forEachSet, maskFromBits, type PackedMask } from './mask.ts';
 
-export const TICKET_FORMAT = 'lota-ticket';
-export const TICKET_FORMAT_VERSION = 1;
+const TICKET_FORMAT = 'lota-ticket';
+const TICKET_FORMAT_VERSION = 1;
 
-export type TicketMethod = 'lota' | 'lota-per-tensor' | 'lota-random';
+type TicketMethod = 'lota' | 'lota-per-tensor' | 'lota-random';
 
 export interface TicketInfo {
   baseFingerprint: string;
@@ -102,15 +102,36 @@ export function applyTicketTensor(name: string, base: Float32Array, tensor: Tick
   return out;
 }
 
-export function assertSameBase(ticket: Ticket, fingerprint: string, what: string): void {
-  if (ticket.info.baseFingerprint !== fingerprint) {
+/**
+ * Throws BaseModelMismatchError unless a ticket belongs to the base: every tensor it adapts exists there with the
+ * same shape (checked first: cheap), and it was made for the base's fingerprint (computed only then).
+ */
+export async function assertTicketFitsBase(
+  what: string,
+  ticket: { baseFingerprint: string; shapes: Iterable<readonly [string, readonly number[]]> },
+  base: { shapeOf(name: string): readonly number[] | undefined; fingerprint(): string | Promise<string> },
+): Promise<void> {
+  for (const [name, shape] of ticket.shapes) {
+    const baseShape = base.shapeOf(name);
+    if (baseShape === undefined) throw new BaseModelMismatchError(`${what}: tensor ${name} is not in the base model`);
+    if (baseShape.length !== shape.length || baseShape.some((d, i) => d !== shape[i])) {
+      throw new BaseModelMismatchError(`${what}: ${name} has shape [${shape}], the base has [${baseShape}]`);
+    }
+  }
+  const fingerprint = await base.fingerprint();
+  if (ticket.baseFingerprint !== fingerprint) {
     throw new BaseModelMismatchError(
-      `${what} was made for base model ${ticket.info.baseFingerprint.slice(0, 16)}…, not this base (${fingerprint.slice(0, 16)}…)`,
+      `${what} was made for base model ${ticket.baseFingerprint.slice(0, 16)}…, not this base (${fingerprint.slice(0, 16)}…)`,
     );
   }
 }
 
-export function ticketCounts(ticket: Pick<Ticket, 'tensors'>): { trainable: number; total: number; density: number } {
+/** A read ticket in assertTicketFitsBase's terms. */
+export function ticketShapes(ticket: Ticket): { baseFingerprint: string; shapes: [string, number[]][] } {
+  return { baseFingerprint: ticket.info.baseFingerprint, shapes: [...ticket.tensors].map(([n, t]) => [n, t.shape]) };
+}
+
+function ticketCounts(ticket: Pick<Ticket, 'tensors'>): { trainable: number; total: number; density: number } {
   let trainable = 0;
   let total = 0;
   for (const t of ticket.tensors.values()) {
@@ -238,7 +259,7 @@ export function readTicketHeader(reader: SafetensorsReader): { info: TicketInfo;
   };
 }
 
-export interface TensorStats {
+interface TensorStats {
   name: string;
   shape: number[];
   trainable: number;

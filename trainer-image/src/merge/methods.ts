@@ -4,7 +4,7 @@
 // All arithmetic is float32, in MergeKit's order, so results match it to float32 rounding.
 import { type Rescale, type Sparsification, sparsify } from './sparsify.ts';
 
-export type Consensus = 'sum' | 'count';
+type Consensus = 'sum' | 'count';
 
 export interface MethodDefinition {
   name: string;
@@ -238,11 +238,7 @@ export function mergeTensor(
  * Ties (a zero sum) elect +1, as MergeKit does. An entry of an input agrees when its sign equals the elected one,
  * so zeros never agree.
  */
-export function electSigns(
-  values: readonly Float32Array[],
-  weights: readonly number[],
-  consensus: Consensus,
-): Int8Array {
+function electSigns(values: readonly Float32Array[], weights: readonly number[], consensus: Consensus): Int8Array {
   const n = values[0]?.length ?? 0;
   const total = new Float32Array(n);
   for (const [i, v] of values.entries()) {

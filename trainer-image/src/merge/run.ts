@@ -1,15 +1,9 @@
-// `lota-trainer merge`: base model + N inputs (tickets or fine-tuned models) → a merged model directory or a merged
-// ticket, plus the interference report. Streams tensor by tensor: for each base tensor it reads the base values and
-// every input's δ, merges, writes, and drops them before the next. Peak working memory, for a tensor of n entries and
-// N inputs, is about (9N + 21)·n bytes (δ per input, sparsified copies and keep masks, base, merged, output
-// conversion, sign-election scratch), so it is set by the largest tensor (usually the embedding), not by the model.
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import type { InterferenceSummary } from '@lota/api/trainer-contract';
-import { Checkpoint, CheckpointWriter, type OutputDtype } from '../io/checkpoint.ts';
-import { isFloatDtype } from '../io/dtype.ts';
+import { Checkpoint, CheckpointWriter } from '../io/checkpoint.ts';
+import { digestPath } from '../io/digest.ts';
+import { isFloatDtype, type OutputDtype } from '../io/dtype.ts';
 import { baseOutputDtype } from '../lota/apply.ts';
 import { fingerprintCheckpoint } from '../lota/fingerprint.ts';
 import { countSet, emptyMask, forEachSet, type PackedMask, setBit } from '../lota/mask.ts';
@@ -32,7 +26,7 @@ import {
 } from './methods.ts';
 import { openTaskVectorSource, type TaskVector, type TaskVectorSource } from './sources.ts';
 
-export interface MergeInputSpec {
+interface MergeInputSpec {
   /** Label in reports. */
   name: string;
   /** A ticket file or a fine-tuned model directory. */
@@ -43,7 +37,7 @@ export interface MergeInputSpec {
   density?: number;
 }
 
-export type MergeOutputSpec =
+type MergeOutputSpec =
   | { kind: 'model'; dir: string; dtype?: OutputDtype; maxShardBytes?: number }
   | { kind: 'ticket'; path: string; dtype?: OutputDtype };
 
@@ -75,7 +69,7 @@ export class MergeSpecError extends Error {
   override readonly name = 'MergeSpecError';
 }
 
-export function validateMergeSpec(spec: MergeSpec): void {
+function validateMergeSpec(spec: MergeSpec): void {
   if (!isMergeMethod(spec.method)) {
     throw new MergeSpecError(`unknown merge method '${spec.method}' (known: ${Object.keys(MERGE_METHODS).join(', ')})`);
   }
@@ -201,7 +195,7 @@ export async function runMerge(spec: MergeSpec, io: MergeIo = {}): Promise<Merge
       await writeFile(spec.interferencePath, `${JSON.stringify(interference, null, 2)}\n`);
     }
     const outputPath = spec.output.kind === 'model' ? spec.output.dir : spec.output.path;
-    const { bytes, sha256 } = await digest(outputPath);
+    const { bytes, sha256 } = await digestPath(outputPath);
     return {
       output: { path: outputPath, bytes, sha256, tensors: names.length, changedTensors },
       interference,
@@ -357,20 +351,4 @@ class TicketSink implements Sink {
   }
 
   async abort(): Promise<void> {}
-}
-
-/** Total bytes and a sha256 over the output: a file's bytes, or a directory's files in name order (name, bytes). */
-async function digest(path: string): Promise<{ bytes: number; sha256: string }> {
-  const hash = createHash('sha256');
-  const info = await stat(path);
-  const files = info.isDirectory() ? (await readdir(path)).sort().map((f) => join(path, f)) : [path];
-  let bytes = 0;
-  for (const file of files) {
-    if (info.isDirectory()) hash.update(`${file.slice(path.length + 1)}\n`);
-    for await (const chunk of createReadStream(file)) {
-      hash.update(chunk as Buffer);
-      bytes += (chunk as Buffer).length;
-    }
-  }
-  return { bytes, sha256: hash.digest('hex') };
 }

@@ -2,12 +2,12 @@
 // packed mask + values) and a dense fine-tuned checkpoint (δ = θ_i − θ_base, computed per tensor) both yield one
 // tensor's δ at a time, so a merge never holds more than the tensor it is working on.
 import { stat } from 'node:fs/promises';
+import { BaseModelMismatchError } from '../errors.ts';
 import { Checkpoint } from '../io/checkpoint.ts';
 import { InvalidArtifactError } from '../io/errors.ts';
 import { SafetensorsReader } from '../io/safetensors.ts';
-import { BaseModelMismatchError } from '../lota/errors.ts';
 import { countSet, emptyMask, maskFromBits, type PackedMask } from '../lota/mask.ts';
-import { readTicketHeader } from '../lota/ticket.ts';
+import { assertTicketFitsBase, readTicketHeader } from '../lota/ticket.ts';
 
 export interface TaskVector {
   /** δ for the whole tensor, dense float32. */
@@ -39,7 +39,7 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
 }
 
 /** A LoTA ticket file (format: trainer-image/src/lota/ticket.ts), read one tensor's mask and values at a time. */
-export class TicketSource implements TaskVectorSource {
+class TicketSource implements TaskVectorSource {
   readonly kind = 'ticket';
   readonly label: string;
   readonly path: string;
@@ -67,23 +67,12 @@ export class TicketSource implements TaskVectorSource {
     return this.reader.metadata.base_fingerprint as string;
   }
 
-  async check(base: Checkpoint, baseFingerprint: () => Promise<string>): Promise<void> {
-    for (const [name, shape] of this.shapes) {
-      if (!base.has(name))
-        throw new BaseModelMismatchError(`ticket ${this.path}: tensor ${name} is not in the base model`);
-      const baseShape = base.info(name).shape;
-      if (!sameShape(shape, baseShape)) {
-        throw new BaseModelMismatchError(
-          `ticket ${this.path}: ${name} has shape [${shape}], the base has [${baseShape}]`,
-        );
-      }
-    }
-    const expected = await baseFingerprint();
-    if (this.baseFingerprint !== expected) {
-      throw new BaseModelMismatchError(
-        `ticket ${this.path} was made for base model ${this.baseFingerprint.slice(0, 16)}…, not this base (${expected.slice(0, 16)}…)`,
-      );
-    }
+  check(base: Checkpoint, baseFingerprint: () => Promise<string>): Promise<void> {
+    return assertTicketFitsBase(
+      `ticket ${this.path}`,
+      { baseFingerprint: this.baseFingerprint, shapes: this.shapes },
+      { shapeOf: (name) => (base.has(name) ? base.info(name).shape : undefined), fingerprint: baseFingerprint },
+    );
   }
 
   async delta(name: string, base: Float32Array): Promise<TaskVector | undefined> {
@@ -122,7 +111,7 @@ export class TicketSource implements TaskVectorSource {
 }
 
 /** A dense fine-tuned model directory of the same architecture: δ = fl32(θ_i − θ_base), as MergeKit takes it. */
-export class DenseModelSource implements TaskVectorSource {
+class DenseModelSource implements TaskVectorSource {
   readonly kind = 'model';
   readonly label: string;
   readonly path: string;

@@ -66,7 +66,7 @@ export function magnitudeMask(delta: Float32Array, density: number, tensor: stri
   return kept;
 }
 
-export function bernoulliMask(n: number, density: number, random: () => number): Uint8Array {
+function bernoulliMask(n: number, density: number, random: () => number): Uint8Array {
   const kept = new Uint8Array(n);
   for (let i = 0; i < n; i++) kept[i] = random() < density ? 1 : 0;
   return kept;

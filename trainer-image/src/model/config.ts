@@ -1,8 +1,8 @@
 // The decoder configuration, read from a Hugging Face config.json. Llama, Mistral and Qwen2 share one architecture;
 // everything else is refused by name rather than silently mis-computed.
 
-export const SUPPORTED_ARCHITECTURES = ['LlamaForCausalLM', 'MistralForCausalLM', 'Qwen2ForCausalLM'] as const;
-export type Architecture = (typeof SUPPORTED_ARCHITECTURES)[number];
+const SUPPORTED_ARCHITECTURES = ['LlamaForCausalLM', 'MistralForCausalLM', 'Qwen2ForCausalLM'] as const;
+type Architecture = (typeof SUPPORTED_ARCHITECTURES)[number];
 
 export interface Llama3RopeScaling {
   factor: number;

@@ -1,7 +1,8 @@
 // Loading and saving a Hugging Face model directory (config.json + safetensors + tokenizer files) as parameters.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Checkpoint, CheckpointWriter, copySideFiles, type OutputDtype } from '../io/checkpoint.ts';
+import { Checkpoint, CheckpointWriter, copySideFiles } from '../io/checkpoint.ts';
+import { OUTPUT_DTYPES, type OutputDtype } from '../io/dtype.ts';
 import { ConfigError, type LlamaConfig, parameterShapes, parseConfig } from './config.ts';
 import type { Parameters } from './llama.ts';
 import { type NamedArray, parametersFromArrays } from './parameters.ts';
@@ -37,8 +38,6 @@ export interface SaveOptions {
   maxShardBytes?: number;
 }
 
-const TORCH_DTYPE: Record<OutputDtype, string> = { f32: 'float32', f16: 'float16', bf16: 'bfloat16' };
-
 /** Writes params as a model directory that `transformers` loads with from_pretrained. */
 export async function savePretrained(
   dir: string,
@@ -67,7 +66,8 @@ export async function savePretrained(
     throw err;
   }
   if (options.tokenizerFrom !== undefined) await copySideFiles(options.tokenizerFrom, dir);
-  const raw: Record<string, unknown> = { ...config.raw, torch_dtype: TORCH_DTYPE[dtype] };
-  if ('dtype' in config.raw) raw.dtype = TORCH_DTYPE[dtype];
+  const torch = OUTPUT_DTYPES[dtype].torch;
+  const raw: Record<string, unknown> = { ...config.raw, torch_dtype: torch };
+  if ('dtype' in config.raw) raw.dtype = torch;
   await writeFile(join(dir, 'config.json'), `${JSON.stringify(raw, null, 2)}\n`);
 }

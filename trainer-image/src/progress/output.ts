@@ -33,11 +33,7 @@ export function jsonLinesSink(
   };
 }
 
-export function terminalSink(
-  tracker: ProgressTracker,
-  metrics?: TrainerMetrics,
-  stream = process.stderr,
-): ProgressSink {
+function terminalSink(tracker: ProgressTracker, metrics?: TrainerMetrics, stream = process.stderr): ProgressSink {
   let bar: SingleBar | undefined;
   return {
     begin(stage, totalSteps) {

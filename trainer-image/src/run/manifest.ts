@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { admitObject, type LotaAdaptation, resolveRelativeFileUris, type TicketMerge } from '@lota/api';
 import { parseAllDocuments } from 'yaml';
-import { InvalidSpecError } from '../lota/errors.ts';
+import { InvalidSpecError } from '../errors.ts';
 
 export type Resource = LotaAdaptation | TicketMerge;
 

@@ -1,8 +1,7 @@
 // Causal-LM cross-entropy with Hugging Face label semantics: labels are aligned with input ids, the loss at position
 // t predicts labels[t + 1], and -100 marks positions that do not count (prompt tokens, padding).
 import * as tf from '@tensorflow/tfjs';
-
-export const IGNORE_INDEX = -100;
+import { IGNORE_INDEX } from '../data/examples.ts';
 
 /** Next-token targets: targets[t] = labels[t + 1] within each row, IGNORE_INDEX at each row's last position. */
 export function shiftLabels(labels: Int32Array, batch: number, seqLen: number): Int32Array {

@@ -3,7 +3,7 @@
 // entries (sparse LoTA training). Rules are pure: they return new tensors and dispose nothing.
 import * as tf from '@tensorflow/tfjs';
 
-export interface UpdateResult {
+interface UpdateResult {
   value: tf.Tensor;
   state: tf.Tensor[];
 }
@@ -121,8 +121,8 @@ export function sgd(options: SgdOptions = {}): UpdateRule {
   };
 }
 
-export const OPTIMIZER_NAMES = ['adam', 'adamw', 'rmsprop', 'sgd'] as const;
-export type OptimizerName = (typeof OPTIMIZER_NAMES)[number];
+const OPTIMIZER_NAMES = ['adam', 'adamw', 'rmsprop', 'sgd'] as const;
+type OptimizerName = (typeof OPTIMIZER_NAMES)[number];
 
 export interface OptimizerSpec {
   name: OptimizerName;

@@ -4,11 +4,10 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { makeBatches } from '../../src/data/batches.ts';
 import { loadDataset } from '../../src/data/dataset.ts';
-import { tokenizeRecord } from '../../src/data/examples.ts';
+import { IGNORE_INDEX, tokenizeRecord } from '../../src/data/examples.ts';
 import { DatasetError, parseJsonl } from '../../src/data/jsonl.ts';
 import { shuffled } from '../../src/data/random.ts';
 import { promptAndAnswer } from '../../src/train/exact-match.ts';
-import { IGNORE_INDEX } from '../../src/train/loss.ts';
 import { byteTokenizer } from '../helpers/tiny.ts';
 
 const bytes = (s: string) => [...Buffer.from(s, 'utf8')];

@@ -9,7 +9,7 @@ import { writeByteLevelTokenizer } from '../../src/tokenizer/byte-level.ts';
 import { TextTokenizer } from '../../src/tokenizer/tokenizer.ts';
 
 /** config.json of the tiny Llama over the byte-level tokenizer that the unit and e2e tests train. */
-export const TINY_LLAMA_CONFIG = {
+const TINY_LLAMA_CONFIG = {
   architectures: ['LlamaForCausalLM'],
   model_type: 'llama',
   vocab_size: 264,

@@ -2,6 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { classify } from '../../src/cli/errors.ts';
 import {
   bf16ToF32,
   DTYPE_BYTES,
@@ -250,8 +251,8 @@ describe('malformed safetensors files are refused with the file and tensor named
       expect(e.message.startsWith(path)).toBe(true);
       expect(e.file).toBe(path);
       expect(e.tensor).toBe(tensor);
-      expect(e.exitCode).toBe(11);
       expect(e.reason).toBe('InvalidModel');
+      expect(classify(e)).toEqual({ exitCode: 11, reason: 'InvalidModel' });
     });
   }
 

@@ -1,11 +1,11 @@
 // A tiny random Llama and token data for the LoTA tests (no files, no tokenizer).
 import { DEFAULT_TARGETS, targetMatcher } from '@lota/api/targets';
 import type { TokenizedExample } from '../../src/data/examples.ts';
+import { IGNORE_INDEX } from '../../src/data/examples.ts';
 import { seededRandom } from '../../src/lota/random.ts';
 import { parseConfig } from '../../src/model/config.ts';
 import type { Parameters } from '../../src/model/llama.ts';
 import { initParameters } from '../../src/model/parameters.ts';
-import { IGNORE_INDEX } from '../../src/train/loss.ts';
 import { MICRO_LLAMA_CONFIG } from '../helpers/tiny.ts';
 
 export const tinyConfig = parseConfig(MICRO_LLAMA_CONFIG);

@@ -5,20 +5,29 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ARTIFACTS } from '@lota/api';
 import type * as tf from '@tensorflow/tfjs';
-import type { Dtype } from '../io/dtype.ts';
+import { InvalidSpecError } from '../errors.ts';
+import { digestPath } from '../io/digest.ts';
+import { type Dtype, OUTPUT_DTYPES } from '../io/dtype.ts';
 import { writeSafetensors } from '../io/safetensors.ts';
+import { LoraParameters, loraNames } from '../lota/lora.ts';
 import { disposeParameters } from '../model/parameters.ts';
 import { loadPretrained, savePretrained } from '../model/pretrained.ts';
 import { DenseOptimizer } from '../train/dense-optimizer.ts';
-import { artifact, type PhaseContext, type PhaseOutcome, writeAtomic } from './context.ts';
-import { InvalidSpecError } from './errors.ts';
-import { scoreTask } from './evaluation.ts';
-import { LoraParameters, loraNames } from './lora.ts';
-import { SPEC_DTYPES, shardBytes, targetNames, totalSteps, trainingPlan } from './task.ts';
-import { modelDigest, taskResults } from './train-full.ts';
-import { loadPhaseTask, openPhase, trainStage } from './training-stage.ts';
+import {
+  artifact,
+  loadPhaseTask,
+  openPhase,
+  outputDtype,
+  type PhaseContext,
+  type PhaseOutcome,
+  shardBytes,
+  trainStage,
+  writeAtomic,
+} from './context.ts';
+import { scoreTask, taskResults } from './evaluation.ts';
+import { targetNames, totalSteps, trainingPlan } from './task.ts';
 
-export const ADAPTER_DIR = 'adapter';
+const ADAPTER_DIR = 'adapter';
 
 export async function trainLora(ctx: PhaseContext): Promise<PhaseOutcome> {
   const { spec } = ctx;
@@ -52,13 +61,13 @@ export async function trainLora(ctx: PhaseContext): Promise<PhaseOutcome> {
     });
     const after = scoreTask(params, model.config, task, plan.batchSize, spec.dataset.maxSeqLength);
 
-    const dtype = SPEC_DTYPES[spec.output.dtype] ?? { dtype: 'F32' as const, output: 'f32' as const };
+    const dtype = outputDtype(spec.output.dtype);
     const adapterDir = artifact(ctx, ADAPTER_DIR);
-    await writeAdapter(adapterDir.path, params, targets, lora, dtype.dtype);
+    await writeAdapter(adapterDir.path, params, targets, lora, OUTPUT_DTYPES[dtype].dtype);
     const merged = new Map(params.baseEntries().map(([n, v]) => [n, targets.includes(n) ? params.merged(n) : v]));
     const out = artifact(ctx, ARTIFACTS.model);
     await savePretrained(out.path, model.config, merged, {
-      dtype: dtype.output,
+      dtype,
       tokenizerFrom: baseDir,
       maxShardBytes: shardBytes(spec.output.maxShardSize),
     });
@@ -68,7 +77,7 @@ export async function trainLora(ctx: PhaseContext): Promise<PhaseOutcome> {
     return {
       message: `trained ${result.steps} steps of rank-${lora.rank} adapters on ${targets.length} tensors; adapter in ${adapterDir.uri}, merged model in ${out.uri}`,
       results,
-      output: { uri: out.uri, ...(await modelDigest(out.path)) },
+      output: { uri: out.uri, ...(await digestPath(out.path)) },
     };
   } finally {
     params.disposeAdapters();

@@ -32,3 +32,23 @@ export function scoreTask(
   const { exactMatch: score } = exactMatch(params, config, task.tokenizer, records, longest + 2, task.maxPromptLength);
   return { evalLoss: loss, perplexity, exactMatch: score };
 }
+
+/** The results of a train phase: its training loss and the held-out scores after (and, as base*, before) it. */
+export function taskResults(
+  trainLoss: number,
+  before: ReturnType<typeof scoreTask>,
+  after: ReturnType<typeof scoreTask>,
+  skipped: number,
+) {
+  return {
+    trainLoss,
+    ...(after ? { evalLoss: after.evalLoss } : {}),
+    metrics: {
+      ...(after ? { perplexity: after.perplexity } : {}),
+      ...(after?.exactMatch !== undefined ? { exactMatch: after.exactMatch } : {}),
+      ...(before ? { baseEvalLoss: before.evalLoss } : {}),
+      ...(before?.exactMatch !== undefined ? { baseExactMatch: before.exactMatch } : {}),
+    },
+    ...(skipped > 0 ? { skippedLines: skipped } : {}),
+  };
+}

@@ -1,20 +1,16 @@
 // What every adaptation phase needs from its spec: the base model, tokenizer and data, and the training options in
 // trainer-core's terms. Spec errors become InvalidSpecError (exit 10); unreadable inputs keep their own types.
 import { type ResolvedAdaptationSpec, targetMatcher } from '@lota/api';
-import { parseQuantity } from '@lota/api/quantity';
 import { type Dataset, loadDataset } from '../data/dataset.ts';
 import type { TokenizedExample } from '../data/examples.ts';
 import { type DatasetRecord, readJsonl } from '../data/jsonl.ts';
 import { shuffled } from '../data/random.ts';
-import type { OutputDtype } from '../io/checkpoint.ts';
-import type { Dtype } from '../io/dtype.ts';
-import type { LlamaConfig } from '../model/config.ts';
+import { InvalidSpecError } from '../errors.ts';
 import type { Parameters } from '../model/llama.ts';
 import { TextTokenizer } from '../tokenizer/tokenizer.ts';
 import type { ClipOptions } from '../train/loop.ts';
 import type { LrSchedule } from '../train/schedule.ts';
 import { type UpdateRule, updateRule } from '../train/update-rules.ts';
-import { InvalidSpecError } from './errors.ts';
 
 export interface TaskData {
   tokenizer: TextTokenizer;
@@ -115,25 +111,3 @@ export function fractionOf(examples: readonly TokenizedExample[], fraction: numb
 export function totalSteps(examples: number, plan: TrainingPlan): number {
   return Math.min(stepsPerEpoch(examples, plan) * plan.epochs, plan.maxSteps ?? Number.POSITIVE_INFINITY);
 }
-
-export const SPEC_DTYPES: Record<string, { dtype: Dtype; output: OutputDtype }> = {
-  float32: { dtype: 'F32', output: 'f32' },
-  float16: { dtype: 'F16', output: 'f16' },
-  bfloat16: { dtype: 'BF16', output: 'bf16' },
-};
-
-/** output.maxShardSize (a Kubernetes quantity such as 2Gi, or a number of bytes) in bytes. */
-export function shardBytes(quantity: string | number): number {
-  if (typeof quantity === 'number') return quantity;
-  let bytes: number;
-  try {
-    bytes = parseQuantity(quantity);
-  } catch {
-    bytes = Number.NaN;
-  }
-  if (!(bytes >= 0))
-    throw new InvalidSpecError(`output.maxShardSize ${JSON.stringify(quantity)} is not a size such as 2Gi or 500M`);
-  return Math.floor(bytes);
-}
-
-export type { LlamaConfig };

@@ -2,6 +2,9 @@
 // target tensors kept in memory, and the mask extracted from it, written as mask.safetensors.
 import { ARTIFACTS } from '@lota/api';
 import type { TokenizedExample } from '../data/examples.ts';
+import { type Extraction, globalTopK, randomMasks } from '../lota/extract.ts';
+import { writeMaskFile } from '../lota/mask-file.ts';
+import { seededRandom } from '../lota/random.ts';
 import { disposeParameters } from '../model/parameters.ts';
 import { loadPretrained } from '../model/pretrained.ts';
 import { DenseOptimizer } from '../train/dense-optimizer.ts';
@@ -9,16 +12,15 @@ import {
   applyEarlierTickets,
   artifact,
   baseFingerprint,
+  loadPhaseTask,
+  openPhase,
   type PhaseContext,
   type PhaseOutcome,
   requireLota,
   snapshot,
+  trainStage,
 } from './context.ts';
-import { type Extraction, globalTopK, randomMasks } from './extract.ts';
-import { writeMaskFile } from './mask-file.ts';
-import { seededRandom } from './random.ts';
 import { fractionOf, stepsPerEpoch, targetNames, trainingPlan } from './task.ts';
-import { loadPhaseTask, openPhase, trainStage } from './training-stage.ts';
 
 export async function calibrate(ctx: PhaseContext): Promise<PhaseOutcome> {
   const { spec } = ctx;

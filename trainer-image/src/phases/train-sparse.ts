@@ -3,28 +3,31 @@
 // stored), so the evaluation scores and `apply` describe exactly what the ticket holds.
 import { ARTIFACTS } from '@lota/api';
 import * as tf from '@tensorflow/tfjs';
+import { BaseModelMismatchError } from '../errors.ts';
+import { digestPath } from '../io/digest.ts';
+import { OUTPUT_DTYPES } from '../io/dtype.ts';
+import { countSetAll, overlapCount } from '../lota/mask.ts';
+import { readMaskFile } from '../lota/mask-file.ts';
+import { SparseOptimizer } from '../lota/sparse-optimizer.ts';
+import { applyTicketTensor, type Ticket, type TicketTensor, ticketTensor, writeTicket } from '../lota/ticket.ts';
 import { disposeParameters } from '../model/parameters.ts';
 import { loadPretrained } from '../model/pretrained.ts';
 import {
   applyEarlierTickets,
   artifact,
   baseFingerprint,
+  loadPhaseTask,
+  openPhase,
+  outputDtype,
   type PhaseContext,
   type PhaseOutcome,
   requireLota,
-  sha256File,
   snapshot,
+  trainStage,
   writeAtomic,
 } from './context.ts';
-import { BaseModelMismatchError } from './errors.ts';
-import { scoreTask } from './evaluation.ts';
-import { countSetAll, overlapCount } from './mask.ts';
-import { readMaskFile } from './mask-file.ts';
-import { SparseOptimizer } from './sparse-optimizer.ts';
-import { SPEC_DTYPES, totalSteps, trainingPlan } from './task.ts';
-import { applyTicketTensor, type Ticket, type TicketTensor, ticketTensor, writeTicket } from './ticket.ts';
-import { taskResults } from './train-full.ts';
-import { loadPhaseTask, openPhase, trainStage } from './training-stage.ts';
+import { scoreTask, taskResults } from './evaluation.ts';
+import { totalSteps, trainingPlan } from './task.ts';
 
 export async function trainSparse(ctx: PhaseContext): Promise<PhaseOutcome> {
   const { spec } = ctx;
@@ -69,7 +72,7 @@ export async function trainSparse(ctx: PhaseContext): Promise<PhaseOutcome> {
       totalSteps: totalSteps(task.train.examples.length, plan),
     });
 
-    const valuesDtype = SPEC_DTYPES[spec.output.dtype]?.dtype ?? 'F32';
+    const valuesDtype = OUTPUT_DTYPES[outputDtype(spec.output.dtype)].dtype;
     const tensors = new Map<string, TicketTensor>();
     for (const [name, mask] of masks) {
       const param = model.params.get(name) as tf.Variable;
@@ -104,7 +107,7 @@ export async function trainSparse(ctx: PhaseContext): Promise<PhaseOutcome> {
         uri: ticketArtifact.uri,
         bytes,
         density: total === 0 ? 0 : trainable / total,
-        sha256: await sha256File(ticketArtifact.path),
+        sha256: (await digestPath(ticketArtifact.path)).sha256,
       },
     };
   } finally {
