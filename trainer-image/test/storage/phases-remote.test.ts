@@ -15,6 +15,17 @@ import { type S3Server, startS3Server } from '../../../e2e/servers/s3.ts';
 import { s3Client } from '../../src/storage/s3.ts';
 import { taskFile, tinyModelDir } from '../lota/fixture-model.ts';
 
+// The fields these tests read (a TerminationMessage, loosely).
+interface Termination {
+  outcome: string;
+  reason: string;
+  message: string;
+  mask: { uri: string };
+  ticket: { uri: string };
+  output: { uri: string };
+  inputs: { uri: string; revision: string; bytes: number }[];
+}
+
 const CLI = new URL('../../src/cli/lota-trainer.ts', import.meta.url).pathname;
 
 describe('trainer phases on hf:// and s3://', () => {
@@ -55,7 +66,7 @@ describe('trainer phases on hf:// and s3://', () => {
   });
 
   const run = (args: string[], env: Record<string, string>) =>
-    new Promise<{ code: number | null; termination: any; output: string }>((resolve) => {
+    new Promise<{ code: number | null; termination: Termination; output: string }>((resolve) => {
       const log = join(work, `termination-${Math.random().toString(36).slice(2)}`);
       const child = spawn(process.execPath, [CLI, ...args], {
         env: {
@@ -93,7 +104,11 @@ describe('trainer phases on hf:// and s3://', () => {
     expect(cal.termination.mask.uri).toBe('s3://runs/task-a/mask.safetensors');
     expect(cal.termination.inputs).toEqual([
       { uri: 'hf://lota/tiny@main', revision: first, bytes: expect.any(Number) },
-      { uri: 's3://data/task/train.jsonl', revision: expect.stringMatching(/^[0-9a-f]{32}$/), bytes: expect.any(Number) },
+      {
+        uri: 's3://data/task/train.jsonl',
+        revision: expect.stringMatching(/^[0-9a-f]{32}$/),
+        bytes: expect.any(Number),
+      },
     ]);
 
     hub.setBranch('lota/tiny', 'main', second);
@@ -116,7 +131,9 @@ describe('trainer phases on hf:// and s3://', () => {
     });
     expect(merged.code, merged.output).toBe(EXIT.ok);
     expect(merged.termination.output.uri).toBe('s3://runs/merged/model');
-    expect(merged.termination.inputs).toContainEqual(expect.objectContaining({ uri: 'hf://lota/tiny@main', revision: first }));
+    expect(merged.termination.inputs).toContainEqual(
+      expect.objectContaining({ uri: 'hf://lota/tiny@main', revision: first }),
+    );
 
     const client = s3Client({
       hubEndpoint: hub.url,
@@ -137,7 +154,11 @@ describe('trainer phases on hf:// and s3://', () => {
       ]),
     );
     expect(await keys('merged/')).toEqual(
-      expect.arrayContaining(['merged/model/config.json', 'merged/model/model.safetensors', 'merged/phases/merge.json']),
+      expect.arrayContaining([
+        'merged/model/config.json',
+        'merged/model/model.safetensors',
+        'merged/phases/merge.json',
+      ]),
     );
     const record = await client.send(new GetObjectCommand({ Bucket: 'runs', Key: 'task-a/phases/train.json' }));
     expect(JSON.parse(await (record.Body as { transformToString(): Promise<string> }).transformToString())).toEqual(

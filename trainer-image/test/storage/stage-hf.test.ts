@@ -2,7 +2,7 @@
 // commit once and recorded, later phases read that commit after the branch moved, a LoTTO dependant reads the base
 // at its tickets' commit, the cache serves a second run without a download, and each failure is classified.
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,7 +37,14 @@ describe('staging hf:// inputs', () => {
     ...over,
   });
   const stage = (spec: object, ticketRefs: Record<string, string> = {}, over: Partial<StorageConfig> = {}) =>
-    stagePhase({ spec, ticketRefs, pvcRoot: dir, scratchDir: join(dir, 'scratch'), config: config(over), log: () => {} });
+    stagePhase({
+      spec,
+      ticketRefs,
+      pvcRoot: dir,
+      scratchDir: join(dir, 'scratch'),
+      config: config(over),
+      log: () => {},
+    });
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'lota-stage-hf-'));
@@ -96,9 +103,27 @@ describe('staging hf:// inputs', () => {
   });
 
   const failures: [string, object, Partial<StorageConfig>, string, RegExp][] = [
-    ['a missing repository', { baseModel: { uri: 'hf://lota/nothing' } }, {}, 'NotFound', /hf:\/\/lota\/nothing: .*HTTP 404/],
-    ['a missing revision', { baseModel: { uri: 'hf://lota/base@v9' } }, {}, 'NotFound', /hf:\/\/lota\/base@v9: .*HTTP 404/],
-    ['a missing file', { baseModel: { uri: 'hf://lota/base/absent.json' } }, {}, 'NotFound', /no file or folder absent\.json/],
+    [
+      'a missing repository',
+      { baseModel: { uri: 'hf://lota/nothing' } },
+      {},
+      'NotFound',
+      /hf:\/\/lota\/nothing: .*HTTP 404/,
+    ],
+    [
+      'a missing revision',
+      { baseModel: { uri: 'hf://lota/base@v9' } },
+      {},
+      'NotFound',
+      /hf:\/\/lota\/base@v9: .*HTTP 404/,
+    ],
+    [
+      'a missing file',
+      { baseModel: { uri: 'hf://lota/base/absent.json' } },
+      {},
+      'NotFound',
+      /no file or folder absent\.json/,
+    ],
     ['a gated repository without a token', { baseModel: { uri: 'hf://lota/private' } }, {}, 'AccessDenied', /HTTP 401/],
     [
       'a gated repository with a wrong token',

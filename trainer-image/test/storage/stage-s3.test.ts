@@ -13,7 +13,7 @@ import {
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
-  S3Client,
+  type S3Client,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type S3Server, startS3Server } from '../../../e2e/servers/s3.ts';
@@ -134,8 +134,20 @@ describe('staging s3:// inputs and outputs', () => {
   });
 
   const failures: [string, object, Record<string, string>, string, RegExp][] = [
-    ['a missing bucket', { baseModel: { uri: 's3://nobucket/base' } }, {}, 'NotFound', /s3:\/\/nobucket\/base: .*HTTP 404/],
-    ['a missing object', { baseModel: { uri: 's3://models/absent' } }, {}, 'NotFound', /s3:\/\/models\/absent: no such object/],
+    [
+      'a missing bucket',
+      { baseModel: { uri: 's3://nobucket/base' } },
+      {},
+      'NotFound',
+      /s3:\/\/nobucket\/base: .*HTTP 404/,
+    ],
+    [
+      'a missing object',
+      { baseModel: { uri: 's3://models/absent' } },
+      {},
+      'NotFound',
+      /s3:\/\/models\/absent: no such object/,
+    ],
     [
       'a wrong secret key',
       { baseModel: { uri: 's3://models/base' } },
@@ -183,9 +195,9 @@ describe('staging s3:// inputs and outputs', () => {
     await new Promise((resolve) => child.once('exit', resolve));
     const listed = await client.send(new ListObjectsV2Command({ Bucket: 'runs', Prefix: 'killed/' }));
     expect(listed.Contents ?? []).toEqual([]);
-    const head = await client.send(new HeadObjectCommand({ Bucket: 'runs', Key: 'killed/model.safetensors' })).catch(
-      (e) => e,
-    );
+    const head = await client
+      .send(new HeadObjectCommand({ Bucket: 'runs', Key: 'killed/model.safetensors' }))
+      .catch((e) => e);
     expect(head.$metadata?.httpStatusCode).toBe(404);
 
     const sha = await uploadS3File(client, 'runs', 'killed/model.safetensors', file, 's3://runs/killed');
