@@ -36,6 +36,7 @@ export function scrub(text: string, env: NodeJS.ProcessEnv = process.env): strin
   return out;
 }
 
+const CREDENTIAL_CODE = /AccessDenied|AccessKey|Signature|Credential|UserNotFound|Forbidden|ExpiredToken|InvalidToken/;
 const CONNECT_CODES = new Set([
   'ECONNREFUSED',
   'ENOTFOUND',
@@ -84,23 +85,17 @@ export function toStorageError(uri: string, what: string, error: unknown): Stora
   if (error instanceof StorageError) return error;
   const { status, code, text } = describe(error);
   const detail = `${what} failed: ${status !== undefined ? `HTTP ${status}` : (code ?? 'error')}${code && status !== undefined ? ` ${code}` : ''} (${text})`;
-  if (status === 404 || code === 'NoSuchBucket' || code === 'NoSuchKey' || code === 'NotFound') {
-    return new StorageError(uri, 'NotFound', detail, status);
-  }
-  if (
-    status === 401 ||
-    status === 403 ||
-    code === 'InvalidAccessKeyId' ||
-    code === 'SignatureDoesNotMatch' ||
-    code === 'AccessDenied' ||
-    code === 'CredentialsProviderError'
-  ) {
+  // Credentials first: some stores answer an unknown access key with 404 (versitygw: XAdminUserNotFound).
+  if (status === 401 || status === 403 || (code !== undefined && CREDENTIAL_CODE.test(code))) {
     return new StorageError(
       uri,
       'AccessDenied',
       `${detail}; check the credentials (spec.storage.secretRef) and that they may read it${status === 401 || status === 403 ? ' (a gated Hub repository needs an accepted licence)' : ''}`,
       status,
     );
+  }
+  if (status === 404 || code === 'NoSuchBucket' || code === 'NoSuchKey' || code === 'NotFound') {
+    return new StorageError(uri, 'NotFound', detail, status);
   }
   if (status === 412)
     return new StorageError(uri, 'InputChanged', `${detail}; it changed since the first phase`, status);
