@@ -1,7 +1,7 @@
 // A real S3-compatible server for tests and benchmarks: versitygw (built by scripts/setup-s3.sh) serving a local
 // directory, with one root access key (its secret is random per server, so tests can grep for it).
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,6 +31,7 @@ async function freePort(): Promise<number> {
 
 export async function startS3Server(options: { root?: string } = {}): Promise<S3Server> {
   const root = options.root ?? (await mkdtemp(join(tmpdir(), 'lota-s3-')));
+  await mkdir(root, { recursive: true });
   const accessKeyId = 'lotatestaccess';
   const secretAccessKey = `lota-test-secret-${Math.random().toString(36).slice(2, 12)}`;
   const port = await freePort();
