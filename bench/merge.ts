@@ -3,7 +3,10 @@
 // run. MergeKit cannot read tickets, so it gets the dense models base + ticket_i; ours is timed on the tickets and on
 // those same dense models. Each merge runs in its own process; printed: wall and CPU time of the merge, CPU time of
 // the whole process (imports included), peak RSS, and the ratios ours / MergeKit. CPU time is the figure to trust on a
-// shared machine: wall time includes waiting for cores others use. Not a test.
+// shared machine: wall time includes waiting for cores others use. Also timed, in its own process: the I/O floor, a
+// plain copy of the base's weight files to a new directory (read the base once, write an output of the same size
+// once), against which the ticket merge's wall time is put. Targets (issue 17): merge CPU sum ≤ 0.33× MergeKit,
+// ties ≤ 0.5×; ticket merge wall ≤ 1.5× the I/O floor. Not a test.
 //   node bench/merge.ts [layers=12] [methods=sum,ties]
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -143,11 +146,14 @@ function runProcess(command: string, args: string[]): Measured {
   return { ...(JSON.parse(last) as Omit<Measured, 'processSeconds'>), processSeconds };
 }
 
-function ours(label: string, spec: MergeSpec): Measured {
+function ours(label: string, spec: MergeSpec, mode: string[] = []): Measured {
   const file = join(dir, `${label}.json`);
   writeFileSync(file, JSON.stringify(spec));
-  return runProcess(process.execPath, [worker, file]);
+  return runProcess(process.execPath, [worker, ...mode, file]);
 }
+
+const TARGETS: Record<string, number> = { sum: 0.33, ties: 0.5 };
+const IO_FLOOR_TARGET = 1.5;
 
 function mergekit(label: string, method: string, density: number | undefined): Measured {
   const file = join(dir, `mk-${label}.json`);
@@ -205,10 +211,12 @@ try {
       ),
     );
     const c = mergekit(method, mkMethod, density);
+    const floor = ours(`${method}-floor`, spec([], `out-${method}-floor`), ['--io-floor']);
     console.log(`\n${method} (MergeKit ${mkMethod}${density === undefined ? '' : `, density ${density}`}):`);
     console.log(row('ours, 3 tickets', a));
     console.log(row('ours, 3 dense models', b));
     console.log(row('MergeKit, 3 dense models', c));
+    console.log(row('I/O floor (copy the base)', floor));
     const ratio = (x: number | undefined, y: number | undefined) => ((x as number) / (y as number)).toFixed(2);
     const both = (f: (m: Measured) => number | undefined) => `tickets ${ratio(f(a), f(c))}, dense ${ratio(f(b), f(c))}`;
     console.log(
@@ -216,6 +224,15 @@ try {
     );
     console.log(
       `                      process cpu: ${both((m) => m.processCpuSeconds)}; peak RSS: ${both((m) => m.maxRssBytes)}`,
+    );
+    const target = TARGETS[method];
+    const cpuRatio = (a.cpuSeconds[0] as number) / (c.cpuSeconds[0] as number);
+    const floorRatio = (a.seconds[0] as number) / (floor.seconds[0] as number);
+    console.log(
+      `ticket merge cpu / MergeKit cpu: ${cpuRatio.toFixed(2)}${target === undefined ? '' : ` (target ≤ ${target}: ${cpuRatio <= target ? 'met' : 'NOT met'})`}`,
+    );
+    console.log(
+      `ticket merge wall / I/O floor wall: ${floorRatio.toFixed(2)}${method === 'sum' ? ` (target ≤ ${IO_FLOOR_TARGET}: ${floorRatio <= IO_FLOOR_TARGET ? 'met' : 'NOT met'})` : ''}; cpu ${((a.cpuSeconds[0] as number) / (floor.cpuSeconds[0] as number)).toFixed(2)}`,
     );
     const bound = (9 * 3 + 21) * (a.largestTensor ?? 0);
     console.log(
@@ -233,7 +250,7 @@ try {
     await x.close();
     await y.close();
     console.log(`max |ours − MergeKit| over all weights: ${maxDiff.toExponential(2)}`);
-    for (const out of [`out-${method}-t`, `out-${method}-d`, `out-mk-${method}`])
+    for (const out of [`out-${method}-t`, `out-${method}-d`, `out-mk-${method}`, `out-${method}-floor`])
       rmSync(join(dir, out), { recursive: true, force: true });
   }
 } finally {

@@ -3,7 +3,7 @@
 // the tokenizer files. Tensors are read one at a time by their HF name; writing takes them one at a time too.
 import { copyFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { type Dtype, isFloatDtype, OUTPUT_DTYPES, type OutputDtype, type TensorArray } from './dtype.ts';
+import { type Dtype, isFloatDtype, OUTPUT_DTYPES, type OutputDtype, outputDtypeOf, type TensorArray } from './dtype.ts';
 import { type ArtifactReason, InvalidArtifactError } from './errors.ts';
 import { type OpenOptions, SafetensorsReader, SafetensorsWriter, type TensorInfo, tensorBytes } from './safetensors.ts';
 
@@ -104,8 +104,9 @@ export class Checkpoint {
     return this.shards.get(this.info(name).file) as SafetensorsReader;
   }
 
-  read(name: string): Promise<TensorArray> {
-    return this.shard(name).read(name);
+  /** The tensor in its own dtype's typed array; `into`: see SafetensorsReader.readBytes. */
+  read(name: string, into?: Uint8Array): Promise<TensorArray> {
+    return this.shard(name).read(name, into);
   }
 
   readFloat32(name: string): Promise<Float32Array> {
@@ -188,6 +189,15 @@ async function listShards(dir: string, reason: ArtifactReason): Promise<Map<stri
   }
   if (shards.size === 0) throw fail('weight_map is empty');
   return shards;
+}
+
+/** The dtype a model written from this checkpoint gets by default: its first float tensor's (f32 if none). */
+export function defaultOutputDtype(checkpoint: Checkpoint): OutputDtype {
+  for (const info of checkpoint.tensors.values()) {
+    const out = outputDtypeOf(info.dtype);
+    if (out) return out;
+  }
+  return 'f32';
 }
 
 export interface CheckpointWriteOptions {

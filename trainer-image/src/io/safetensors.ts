@@ -109,10 +109,15 @@ export class SafetensorsReader {
     return info;
   }
 
-  /** The tensor's bytes, exactly as stored. */
-  async readBytes(name: string): Promise<Uint8Array> {
+  /**
+   * The tensor's bytes, exactly as stored; into the start of `into` when given (a buffer the caller reuses from
+   * tensor to tensor, at least that long), else into a new array.
+   */
+  async readBytes(name: string, into?: Uint8Array): Promise<Uint8Array> {
     const info = this.info(name);
-    const bytes = new Uint8Array(info.end - info.begin);
+    const size = info.end - info.begin;
+    if (into !== undefined && into.length < size) throw new RangeError(`${this.path}: buffer too small for ${name}`);
+    const bytes = into === undefined ? new Uint8Array(size) : into.subarray(0, size);
     let done = 0;
     while (done < bytes.length) {
       const length = Math.min(IO_CHUNK, bytes.length - done);
@@ -129,9 +134,9 @@ export class SafetensorsReader {
   }
 
   /** The tensor in its own dtype's typed array (F16/BF16 as raw 16-bit patterns). */
-  async read(name: string): Promise<TensorArray> {
+  async read(name: string, into?: Uint8Array): Promise<TensorArray> {
     const info = this.info(name);
-    return viewAs(info.dtype, await this.readBytes(name));
+    return viewAs(info.dtype, await this.readBytes(name, into));
   }
 
   /** The tensor as float32, whatever it is stored as. */

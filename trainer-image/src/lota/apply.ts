@@ -2,20 +2,11 @@
 // Output dtype: as asked, else f32 when a ticket holds f32 values (so base + δ is written exactly), else the base's.
 
 import * as tf from '@tensorflow/tfjs';
-import { Checkpoint, CheckpointWriter } from '../io/checkpoint.ts';
-import { type OutputDtype, outputDtypeOf } from '../io/dtype.ts';
+import { Checkpoint, CheckpointWriter, defaultOutputDtype } from '../io/checkpoint.ts';
+import type { OutputDtype } from '../io/dtype.ts';
 import type { Parameters } from '../model/llama.ts';
 import { fingerprintCheckpoint } from './fingerprint.ts';
 import { applyTicketTensor, assertTicketFitsBase, readTicket, type Ticket, ticketShapes } from './ticket.ts';
-
-/** The output dtype a model written from this base gets by default: its first float tensor's. */
-export function baseOutputDtype(base: Checkpoint): OutputDtype {
-  for (const info of base.tensors.values()) {
-    const out = outputDtypeOf(info.dtype);
-    if (out) return out;
-  }
-  return 'f32';
-}
 
 export async function applyTickets(
   baseDir: string,
@@ -43,7 +34,7 @@ export async function applyTickets(
     const writer = await CheckpointWriter.create(
       outDir,
       names.map((name) => base.info(name)),
-      { dtype: options.dtype ?? (wide ? 'f32' : baseOutputDtype(base)), sideFilesFrom: baseDir },
+      { dtype: options.dtype ?? (wide ? 'f32' : defaultOutputDtype(base)), sideFilesFrom: baseDir },
     );
     let changed = 0;
     try {

@@ -2,16 +2,32 @@
 // tensor's name, dtype, shape and raw stored bytes, in sorted name order, read one tensor at a time.
 import { createHash } from 'node:crypto';
 import type { Checkpoint } from '../io/checkpoint.ts';
+import type { Dtype, TensorArray } from '../io/dtype.ts';
 
 export const FINGERPRINT_ALGORITHM = 'sha256:names+dtypes+shapes+bytes';
 
-export async function fingerprintCheckpoint(checkpoint: Checkpoint): Promise<string> {
-  const hash = createHash('sha256');
-  for (const name of checkpoint.names().sort()) {
-    const info = checkpoint.info(name);
-    hash.update(`${JSON.stringify([name, info.dtype, info.shape])}\n`);
-    const data = await checkpoint.read(name);
-    hash.update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+/** The order the fingerprint takes the tensors in (a reader that streams in it can fingerprint as it goes). */
+export function fingerprintOrder(names: readonly string[]): string[] {
+  return [...names].sort();
+}
+
+/** The fingerprint fed one tensor at a time, in fingerprintOrder. */
+export class Fingerprinter {
+  private readonly hash = createHash('sha256');
+
+  add(name: string, info: { dtype: Dtype; shape: readonly number[] }, data: TensorArray): void {
+    this.hash.update(`${JSON.stringify([name, info.dtype, info.shape])}\n`);
+    this.hash.update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   }
-  return hash.digest('hex');
+
+  digest(): string {
+    return this.hash.digest('hex');
+  }
+}
+
+export async function fingerprintCheckpoint(checkpoint: Checkpoint): Promise<string> {
+  const fingerprint = new Fingerprinter();
+  for (const name of fingerprintOrder(checkpoint.names()))
+    fingerprint.add(name, checkpoint.info(name), await checkpoint.read(name));
+  return fingerprint.digest();
 }

@@ -57,9 +57,26 @@ export function maskWhere(values: Float32Array, keep: (x: number) => boolean): P
 const POPCOUNT = new Uint8Array(256);
 for (let b = 1; b < 256; b++) POPCOUNT[b] = (b & 1) + (POPCOUNT[b >> 1] as number);
 
+function popcount32(word: number): number {
+  let x = word - ((word >>> 1) & 0x55555555);
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  return Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24;
+}
+
+/** The 4-byte-aligned middle of `bytes` (as 32-bit words) and where it starts and ends, for word-at-a-time loops. */
+function wordsOf(bytes: Uint8Array): { words: Uint32Array; from: number; to: number } {
+  const from = Math.min(bytes.length, (4 - (bytes.byteOffset & 3)) & 3);
+  const count = (bytes.length - from) >> 2;
+  return { words: new Uint32Array(bytes.buffer, bytes.byteOffset + from, count), from, to: from + 4 * count };
+}
+
 export function countSet(mask: PackedMask): number {
+  const { bits } = mask;
+  const { words, from, to } = wordsOf(bits);
   let n = 0;
-  for (const byte of mask.bits) n += POPCOUNT[byte] as number;
+  for (let i = 0; i < from; i++) n += POPCOUNT[bits[i] as number] as number;
+  for (let i = 0; i < words.length; i++) n += popcount32(words[i] as number);
+  for (let i = to; i < bits.length; i++) n += POPCOUNT[bits[i] as number] as number;
   return n;
 }
 
@@ -106,7 +123,17 @@ export const andNot = (a: PackedMask, b: PackedMask): PackedMask => bytewise(a, 
 export function overlapCount(a: PackedMask, b: PackedMask): number {
   sameSize(a, b, 'compare');
   let n = 0;
-  for (let i = 0; i < a.bits.length; i++) n += POPCOUNT[(a.bits[i] as number) & (b.bits[i] as number)] as number;
+  const x = a.bits;
+  const y = b.bits;
+  if ((x.byteOffset & 3) !== (y.byteOffset & 3)) {
+    for (let i = 0; i < x.length; i++) n += POPCOUNT[(x[i] as number) & (y[i] as number)] as number;
+    return n;
+  }
+  const wx = wordsOf(x);
+  const wy = wordsOf(y).words;
+  for (let i = 0; i < wx.from; i++) n += POPCOUNT[(x[i] as number) & (y[i] as number)] as number;
+  for (let i = 0; i < wx.words.length; i++) n += popcount32((wx.words[i] as number) & (wy[i] as number));
+  for (let i = wx.to; i < x.length; i++) n += POPCOUNT[(x[i] as number) & (y[i] as number)] as number;
   return n;
 }
 

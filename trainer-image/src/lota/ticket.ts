@@ -102,28 +102,42 @@ export function applyTicketTensor(name: string, base: Float32Array, tensor: Tick
   return out;
 }
 
+/** Throws BaseModelMismatchError unless every tensor the ticket adapts exists in the base with the same shape. */
+export function assertTicketShapesFit(
+  what: string,
+  shapes: Iterable<readonly [string, readonly number[]]>,
+  shapeOf: (name: string) => readonly number[] | undefined,
+): void {
+  for (const [name, shape] of shapes) {
+    const baseShape = shapeOf(name);
+    if (baseShape === undefined) throw new BaseModelMismatchError(`${what}: tensor ${name} is not in the base model`);
+    if (baseShape.length !== shape.length || baseShape.some((d, i) => d !== shape[i])) {
+      throw new BaseModelMismatchError(`${what}: ${name} has shape [${shape}], the base has [${baseShape}]`);
+    }
+  }
+}
+
+/** Throws BaseModelMismatchError unless the ticket was made for the base with this fingerprint. */
+export function assertTicketFingerprint(what: string, ticketFingerprint: string, fingerprint: string): void {
+  if (ticketFingerprint !== fingerprint) {
+    throw new BaseModelMismatchError(
+      `${what} was made for base model ${ticketFingerprint.slice(0, 16)}…, not this base (${fingerprint.slice(0, 16)}…)`,
+    );
+  }
+}
+
 /**
- * Throws BaseModelMismatchError unless a ticket belongs to the base: every tensor it adapts exists there with the
- * same shape (checked first: cheap), and it was made for the base's fingerprint (computed only then).
+ * A ticket belongs to a base when both hold: its tensors fit (checked first: cheap) and it was made for the base's
+ * fingerprint (computed only then). A merge, which streams the base anyway, checks the two apart: the shapes before
+ * and the fingerprint after its one pass.
  */
 export async function assertTicketFitsBase(
   what: string,
   ticket: { baseFingerprint: string; shapes: Iterable<readonly [string, readonly number[]]> },
   base: { shapeOf(name: string): readonly number[] | undefined; fingerprint(): string | Promise<string> },
 ): Promise<void> {
-  for (const [name, shape] of ticket.shapes) {
-    const baseShape = base.shapeOf(name);
-    if (baseShape === undefined) throw new BaseModelMismatchError(`${what}: tensor ${name} is not in the base model`);
-    if (baseShape.length !== shape.length || baseShape.some((d, i) => d !== shape[i])) {
-      throw new BaseModelMismatchError(`${what}: ${name} has shape [${shape}], the base has [${baseShape}]`);
-    }
-  }
-  const fingerprint = await base.fingerprint();
-  if (ticket.baseFingerprint !== fingerprint) {
-    throw new BaseModelMismatchError(
-      `${what} was made for base model ${ticket.baseFingerprint.slice(0, 16)}…, not this base (${fingerprint.slice(0, 16)}…)`,
-    );
-  }
+  assertTicketShapesFit(what, ticket.shapes, base.shapeOf);
+  assertTicketFingerprint(what, ticket.baseFingerprint, await base.fingerprint());
 }
 
 /** A read ticket in assertTicketFitsBase's terms. */

@@ -39,14 +39,15 @@ export interface InterferenceReport {
 /** Per-entry contribution of one input, as the merge reports it (undefined: every claimed entry contributed). */
 export type Contribution = Uint8Array | undefined;
 
-export function tensorInterference(
-  name: string,
-  entries: number,
-  claims: readonly (PackedMask | undefined)[],
-  deltas: readonly (Float32Array | undefined)[],
-  weights: readonly number[],
-  contributed: readonly Contribution[],
-): TensorInterference {
+/** What the claimed masks alone say: entries per input, pairwise intersections, and the "≥ 1" and "≥ 2" masks. */
+export interface ClaimOverlaps {
+  claimedBy: number[];
+  intersections: number[][];
+  any: PackedMask;
+  twoOrMore: PackedMask;
+}
+
+export function claimOverlaps(entries: number, claims: readonly (PackedMask | undefined)[]): ClaimOverlaps {
   const k = claims.length;
   const claimedBy = claims.map((c) => (c ? countSet(c) : 0));
   const intersections = claims.map((_, i) => claims.map((_, j) => (i === j ? (claimedBy[i] as number) : 0)));
@@ -59,7 +60,6 @@ export function tensorInterference(
       (intersections[j] as number[])[i] = both;
     }
   }
-
   // Bitwise "at least one" and "at least two" over the packed masks, a byte at a time.
   const bytes = Math.ceil(entries / 8);
   const any = new Uint8Array(bytes);
@@ -72,8 +72,20 @@ export function tensorInterference(
       any[b] = (any[b] as number) | m;
     }
   }
-  const anyMask = { size: entries, bits: any };
-  const overlapMask = { size: entries, bits: twoOrMore };
+  return { claimedBy, intersections, any: { size: entries, bits: any }, twoOrMore: { size: entries, bits: twoOrMore } };
+}
+
+export function tensorInterference(
+  name: string,
+  entries: number,
+  claims: readonly (PackedMask | undefined)[],
+  deltas: readonly (Float32Array | undefined)[],
+  weights: readonly number[],
+  contributed: readonly Contribution[],
+): TensorInterference {
+  const k = claims.length;
+  const { claimedBy, intersections, any: anyMask, twoOrMore: overlapMask } = claimOverlaps(entries, claims);
+  const bytes = anyMask.bits.length;
   let signConflicts = 0;
   forEachSet(overlapMask, (j) => {
     let positive = false;

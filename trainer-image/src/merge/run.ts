@@ -1,11 +1,19 @@
+// `lota-trainer merge`: base model + N inputs (tickets or fine-tuned models) → a merged model directory or a merged
+// ticket, plus the interference report. One pass over the base, tensor by tensor in the fingerprint's order: read the
+// base tensor (hashing it into the fingerprint that tickets are checked against before the output is committed),
+// merge, write, drop. `sum` and `task-arithmetic` over tickets take the sparse path (sparse.ts): the tickets' entries
+// are scatter-added, nothing of a ticket is made dense, and the working memory is the tensor, a float32 + a byte of
+// scratch per entry and the tickets' own entries. The other methods and model inputs take the dense path: peak working
+// memory, for a tensor of n entries and N inputs, about (9N + 21)·n bytes (δ per input, sparsified copies and keep
+// masks, base, merged, output conversion, sign-election scratch). Either way it is set by the largest tensor (usually
+// the embedding), not by the model.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { InterferenceSummary } from '@lota/api/trainer-contract';
-import { Checkpoint, CheckpointWriter } from '../io/checkpoint.ts';
+import { Checkpoint, CheckpointWriter, defaultOutputDtype } from '../io/checkpoint.ts';
 import { digestPath } from '../io/digest.ts';
-import { isFloatDtype, type OutputDtype } from '../io/dtype.ts';
-import { baseOutputDtype } from '../lota/apply.ts';
-import { fingerprintCheckpoint } from '../lota/fingerprint.ts';
+import { isFloatDtype, OUTPUT_DTYPES, type OutputDtype, type TensorArray, toFloat32 } from '../io/dtype.ts';
+import { Fingerprinter, fingerprintOrder } from '../lota/fingerprint.ts';
 import { countSet, emptyMask, forEachSet, type PackedMask, setBit } from '../lota/mask.ts';
 import { seededRandom } from '../lota/random.ts';
 import { type Ticket, type TicketTensor, writeTicket } from '../lota/ticket.ts';
@@ -21,10 +29,12 @@ import {
   MERGE_METHODS,
   type MergeMethodName,
   type MergeParameters,
+  type MethodDefinition,
   mergeTensor,
   resolveParameters,
 } from './methods.ts';
-import { openTaskVectorSource, type TaskVector, type TaskVectorSource } from './sources.ts';
+import { openTaskVectorSource, type TaskVector, type TaskVectorSource, TicketSource } from './sources.ts';
+import { mergeSparseTensor, SparseScratch } from './sparse.ts';
 
 interface MergeInputSpec {
   /** Label in reports. */
@@ -124,41 +134,74 @@ export async function runMerge(spec: MergeSpec, io: MergeIo = {}): Promise<Merge
   const sources: TaskVectorSource[] = [];
   try {
     for (const input of spec.inputs) sources.push(await openTaskVectorSource(input.path, input.name));
-    let fingerprint: Promise<string> | undefined;
-    const baseFingerprint = () => {
-      fingerprint ??= fingerprintCheckpoint(base);
-      return fingerprint;
-    };
-    for (const source of sources) await source.check(base, baseFingerprint);
+    for (const source of sources) source.checkShapes(base);
+    // One pass over the base, in the fingerprint's order, so a ticket's base is verified on the bytes the merge
+    // reads anyway; the output is committed only after that check.
+    const fingerprinter =
+      sources.some((s) => s.kind === 'ticket') || spec.output.kind === 'ticket' ? new Fingerprinter() : undefined;
+    let fingerprint: string | undefined;
+    const definition: MethodDefinition = MERGE_METHODS[spec.method];
+    const tickets = sources.every((s) => s instanceof TicketSource) ? (sources as TicketSource[]) : undefined;
+    const sparse = definition.sparsification === undefined && definition.consensus === undefined ? tickets : undefined;
 
     const names = base.names();
     let largestTensor = 0;
     for (const name of names) largestTensor = Math.max(largestTensor, base.info(name).size);
-    const dtype = spec.output.dtype ?? baseOutputDtype(base);
+    const dtype = spec.output.dtype ?? defaultOutputDtype(base);
     const sink =
       spec.output.kind === 'model'
         ? await ModelSink.create(spec.output.dir, base, dtype, spec.output.maxShardBytes, spec.baseModel)
-        : new TicketSink(spec.output.path, dtype, base, await baseFingerprint(), spec);
+        : new TicketSink(spec.output.path, dtype, base, spec);
 
-    const perTensor: TensorInterference[] = [];
+    // One buffer for every base tensor read (each is written out before the next is read).
+    let largestBytes = 0;
+    for (const name of names) largestBytes = Math.max(largestBytes, base.info(name).end - base.info(name).begin);
+    const buffer = new Uint8Array(largestBytes);
+    const scratch = new SparseScratch();
+    const perTensor = new Map<string, TensorInterference>();
     let changedTensors = 0;
     try {
-      for (const [index, name] of names.entries()) {
+      for (const [index, name] of fingerprintOrder(names).entries()) {
         const info = base.info(name);
+        const raw = await base.read(name, buffer);
+        fingerprinter?.add(name, info, raw);
+        const done = () => io.onTensor?.(index + 1, names.length, name);
         if (!isFloatDtype(info.dtype)) {
-          await sink.passThrough(name);
-          io.onTensor?.(index + 1, names.length, name);
+          await sink.passThrough(name, raw);
+          done();
           continue;
         }
-        const baseValues = await base.readFloat32(name);
+        const baseValues = toFloat32(info.dtype, raw);
+        if (sparse) {
+          const inputs = await Promise.all(sparse.map((s) => s.entries(name, baseValues.length)));
+          if (inputs.every((v) => v === undefined)) {
+            await sink.unchanged(name, baseValues);
+          } else {
+            const merged = mergeSparseTensor(
+              name,
+              baseValues.length,
+              inputs,
+              weights,
+              params,
+              scratch,
+              spec.output.kind === 'model' ? { base: baseValues } : { packed: true },
+            );
+            perTensor.set(name, merged.interference);
+            await sink.mergedSparse(name, baseValues, merged.mask, merged.delta);
+            changedTensors++;
+          }
+          done();
+          continue;
+        }
         const vectors: (TaskVector | undefined)[] = [];
         for (const source of sources) vectors.push(await source.delta(name, baseValues));
         if (vectors.every((v) => v === undefined)) {
           await sink.unchanged(name, baseValues);
-          io.onTensor?.(index + 1, names.length, name);
+          done();
           continue;
         }
-        const deltas = vectors.map((v) => v?.values ?? new Float32Array(baseValues.length));
+        let zeros: Float32Array | undefined; // one shared, read-only δ = 0 for the inputs that leave the tensor alone
+        const deltas = vectors.map((v) => v?.values ?? (zeros ??= new Float32Array(baseValues.length)));
         const merged = mergeTensor(spec.method, params, {
           tensor: name,
           deltas,
@@ -166,7 +209,8 @@ export async function runMerge(spec: MergeSpec, io: MergeIo = {}): Promise<Merge
           densities,
           randoms: sources.map((_, i) => seededRandom(seedFor(params.seed, i, name))),
         });
-        perTensor.push(
+        perTensor.set(
+          name,
           tensorInterference(
             name,
             baseValues.length,
@@ -178,9 +222,13 @@ export async function runMerge(spec: MergeSpec, io: MergeIo = {}): Promise<Merge
         );
         await sink.merged(name, baseValues, merged.delta, vectors, merged.contributed);
         changedTensors++;
-        io.onTensor?.(index + 1, names.length, name);
+        done();
       }
-      await sink.close();
+      if (fingerprinter) {
+        fingerprint = fingerprinter.digest();
+        for (const source of sources) source.checkFingerprint(fingerprint);
+      }
+      await sink.close(fingerprint ?? '');
     } catch (error) {
       await sink.abort();
       throw error;
@@ -188,7 +236,7 @@ export async function runMerge(spec: MergeSpec, io: MergeIo = {}): Promise<Merge
 
     const interference = buildReport(
       spec.inputs.map((i) => i.name),
-      perTensor,
+      names.flatMap((name) => perTensor.get(name) ?? []),
     );
     if (spec.interferencePath) {
       await mkdir(dirname(spec.interferencePath), { recursive: true });
@@ -210,8 +258,10 @@ export async function runMerge(spec: MergeSpec, io: MergeIo = {}): Promise<Merge
 
 interface Sink {
   /** A non-float tensor, copied as stored. */
-  passThrough(name: string): Promise<void>;
+  passThrough(name: string, stored: TensorArray): Promise<void>;
   unchanged(name: string, base: Float32Array): Promise<void>;
+  /** The sparse path's result: δ at the mask's entries, and θ already in `merged` for a model output. */
+  mergedSparse(name: string, merged: Float32Array, mask: PackedMask, delta: Float32Array | undefined): Promise<void>;
   merged(
     name: string,
     base: Float32Array,
@@ -219,18 +269,17 @@ interface Sink {
     vectors: readonly (TaskVector | undefined)[],
     contributed: readonly (Uint8Array | undefined)[],
   ): Promise<void>;
-  close(): Promise<void>;
+  /** Commits the output; `fingerprint` is the base's (empty when the merge did not need it). */
+  close(fingerprint: string): Promise<void>;
   abort(): Promise<void>;
 }
 
 /** θ = fl32(θ_base + δ) for every base tensor, written as a Hugging Face model directory. */
 class ModelSink implements Sink {
   private readonly writer: CheckpointWriter;
-  private readonly base: Checkpoint;
 
-  private constructor(writer: CheckpointWriter, base: Checkpoint) {
+  private constructor(writer: CheckpointWriter) {
     this.writer = writer;
-    this.base = base;
   }
 
   static async create(
@@ -247,11 +296,11 @@ class ModelSink implements Sink {
         ? { dtype, sideFilesFrom: baseDir }
         : { dtype, maxShardBytes, sideFilesFrom: baseDir },
     );
-    return new ModelSink(writer, base);
+    return new ModelSink(writer);
   }
 
-  async passThrough(name: string): Promise<void> {
-    await this.writer.write(name, await this.base.read(name));
+  passThrough(name: string, stored: TensorArray): Promise<void> {
+    return this.writer.write(name, stored);
   }
 
   unchanged(name: string, base: Float32Array): Promise<void> {
@@ -261,6 +310,10 @@ class ModelSink implements Sink {
   merged(name: string, base: Float32Array, delta: Float32Array): Promise<void> {
     for (let i = 0; i < delta.length; i++) delta[i] = (base[i] as number) + (delta[i] as number);
     return this.writer.write(name, delta);
+  }
+
+  mergedSparse(name: string, merged: Float32Array): Promise<void> {
+    return this.writer.write(name, merged);
   }
 
   close(): Promise<void> {
@@ -281,14 +334,12 @@ class TicketSink implements Sink {
   private readonly path: string;
   private readonly dtype: OutputDtype;
   private readonly base: Checkpoint;
-  private readonly baseFingerprint: string;
   private readonly spec: MergeSpec;
 
-  constructor(path: string, dtype: OutputDtype, base: Checkpoint, baseFingerprint: string, spec: MergeSpec) {
+  constructor(path: string, dtype: OutputDtype, base: Checkpoint, spec: MergeSpec) {
     this.path = path;
     this.dtype = dtype;
     this.base = base;
-    this.baseFingerprint = baseFingerprint;
     this.spec = spec;
   }
 
@@ -327,15 +378,24 @@ class TicketSink implements Sink {
     this.tensors.set(name, { shape: [...this.base.info(name).shape], mask, delta: values });
   }
 
-  async close(): Promise<void> {
+  async mergedSparse(
+    name: string,
+    _merged: Float32Array,
+    mask: PackedMask,
+    delta: Float32Array | undefined,
+  ): Promise<void> {
+    this.tensors.set(name, { shape: [...this.base.info(name).shape], mask, delta: delta ?? new Float32Array() });
+  }
+
+  async close(fingerprint: string): Promise<void> {
     const ticket: Ticket = {
       info: {
-        baseFingerprint: this.baseFingerprint,
+        baseFingerprint: fingerprint,
         sparsity: 0,
         method: `merge:${this.spec.method}`,
         task: this.spec.inputs.map((i) => i.name).join('+'),
         source: `TicketMerge of ${this.spec.inputs.map((i) => i.path).join(', ')}`,
-        valuesDtype: ({ f32: 'F32', f16: 'F16', bf16: 'BF16' } as const)[this.dtype],
+        valuesDtype: OUTPUT_DTYPES[this.dtype].dtype,
       },
       tensors: this.tensors,
     };

@@ -7,7 +7,8 @@ import { Checkpoint } from '../io/checkpoint.ts';
 import { InvalidArtifactError } from '../io/errors.ts';
 import { SafetensorsReader } from '../io/safetensors.ts';
 import { countSet, emptyMask, maskFromBits, type PackedMask } from '../lota/mask.ts';
-import { assertTicketFitsBase, readTicketHeader } from '../lota/ticket.ts';
+import { assertTicketFingerprint, assertTicketShapesFit, readTicketHeader } from '../lota/ticket.ts';
+import type { SparseDelta } from './sparse.ts';
 
 export interface TaskVector {
   /** δ for the whole tensor, dense float32. */
@@ -20,8 +21,10 @@ export interface TaskVectorSource {
   readonly label: string;
   readonly path: string;
   readonly kind: 'ticket' | 'model';
-  /** Throws BaseModelMismatchError unless this input belongs to the base (fingerprint, tensor names, shapes). */
-  check(base: Checkpoint, baseFingerprint: () => Promise<string>): Promise<void>;
+  /** Throws BaseModelMismatchError unless this input's tensors fit the base (names, shapes). */
+  checkShapes(base: Checkpoint): void;
+  /** Throws BaseModelMismatchError unless this input was made for the base of this fingerprint (tickets say so). */
+  checkFingerprint(fingerprint: string): void;
   /** δ of one base tensor; undefined when this input leaves it unchanged. */
   delta(name: string, base: Float32Array): Promise<TaskVector | undefined>;
   close(): Promise<void>;
@@ -39,7 +42,7 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
 }
 
 /** A LoTA ticket file (format: trainer-image/src/lota/ticket.ts), read one tensor's mask and values at a time. */
-class TicketSource implements TaskVectorSource {
+export class TicketSource implements TaskVectorSource {
   readonly kind = 'ticket';
   readonly label: string;
   readonly path: string;
@@ -67,29 +70,40 @@ class TicketSource implements TaskVectorSource {
     return this.reader.metadata.base_fingerprint as string;
   }
 
-  check(base: Checkpoint, baseFingerprint: () => Promise<string>): Promise<void> {
-    return assertTicketFitsBase(
-      `ticket ${this.path}`,
-      { baseFingerprint: this.baseFingerprint, shapes: this.shapes },
-      { shapeOf: (name) => (base.has(name) ? base.info(name).shape : undefined), fingerprint: baseFingerprint },
+  checkShapes(base: Checkpoint): void {
+    assertTicketShapesFit(`ticket ${this.path}`, this.shapes, (name) =>
+      base.has(name) ? base.info(name).shape : undefined,
     );
   }
 
-  async delta(name: string, base: Float32Array): Promise<TaskVector | undefined> {
-    const shape = this.shapes.get(name);
-    if (!shape) return undefined;
+  checkFingerprint(fingerprint: string): void {
+    assertTicketFingerprint(`ticket ${this.path}`, this.baseFingerprint, fingerprint);
+  }
+
+  /** The ticket's mask and values of one tensor of `entries` entries; undefined when it leaves the tensor alone. */
+  async entries(name: string, entries: number): Promise<SparseDelta | undefined> {
+    if (!this.shapes.has(name)) return undefined;
     const fail = (problem: string) =>
       new InvalidArtifactError(this.path, problem, { tensor: name, reason: 'InvalidTicket' });
     let claimed: PackedMask;
     try {
-      claimed = maskFromBits((await this.reader.read(`mask/${name}`)) as Uint8Array, base.length);
+      claimed = maskFromBits((await this.reader.read(`mask/${name}`)) as Uint8Array, entries);
     } catch (error) {
       if (error instanceof InvalidArtifactError) throw error;
       throw fail((error as Error).message);
     }
-    const packed = await this.reader.readFloat32(`delta/${name}`);
-    if (packed.length !== countSet(claimed))
-      throw fail(`has ${packed.length} values for ${countSet(claimed)} mask entries`);
+    const values = await this.reader.readFloat32(`delta/${name}`);
+    const count = countSet(claimed);
+    if (values.length !== count) throw fail(`has ${values.length} values for ${count} mask entries`);
+    for (let i = 0; i < values.length; i++)
+      if (!Number.isFinite(values[i] as number)) throw fail('holds a NaN or infinite delta');
+    return { claimed, values };
+  }
+
+  async delta(name: string, base: Float32Array): Promise<TaskVector | undefined> {
+    const sparse = await this.entries(name, base.length);
+    if (!sparse) return undefined;
+    const { claimed, values: packed } = sparse;
     const values = new Float32Array(base.length);
     const bits = claimed.bits;
     let j = 0;
@@ -101,7 +115,6 @@ class TicketSource implements TaskVectorSource {
         byte ^= low;
       }
     }
-    for (const x of packed) if (!Number.isFinite(x)) throw fail('holds a NaN or infinite delta');
     return { values, claimed };
   }
 
@@ -127,7 +140,10 @@ class DenseModelSource implements TaskVectorSource {
     return new DenseModelSource(path, label, await Checkpoint.open(path));
   }
 
-  async check(base: Checkpoint): Promise<void> {
+  /** A fine-tuned model carries no fingerprint of its base; names and shapes are the check. */
+  checkFingerprint(): void {}
+
+  checkShapes(base: Checkpoint): void {
     for (const name of this.checkpoint.names()) {
       if (!base.has(name))
         throw new BaseModelMismatchError(`model ${this.path}: tensor ${name} is not in the base model`);

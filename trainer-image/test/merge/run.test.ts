@@ -135,6 +135,49 @@ describe('runMerge', () => {
     await b.close();
   });
 
+  it('sum and task-arithmetic over tickets (the sparse path) equal the dense path bit for bit', async () => {
+    // The same tickets plus a zero-weight dense input (the base itself, δ = 0) go down the dense path.
+    const weighted = inputs().map((input, i) => ({ ...input, weight: [1, 0.5, -2][i] as number }));
+    const zero = { name: 'zero', path: join(dir, 'base'), weight: 0 };
+    const cases = [
+      ['sum', {}],
+      ['task-arithmetic', { lambda: 0.7, normalize: true }],
+    ] as const;
+    for (const [method, parameters] of cases) {
+      for (const kind of ['model', 'ticket'] as const) {
+        const run = (extra: (typeof zero)[], out: string) =>
+          runMerge({
+            method,
+            baseModel: join(dir, 'base'),
+            inputs: [...weighted, ...extra],
+            parameters,
+            output:
+              kind === 'model'
+                ? { kind, dir: join(dir, `${method}-${out}`) }
+                : { kind, path: join(dir, `${method}-${out}.safetensors`) },
+          });
+        const sparse = await run([], `sparse-${kind}`);
+        const dense = await run([zero], `dense-${kind}`);
+        // (the dense model makes every float tensor a merged one, so only `entries` may differ)
+        expect({ ...sparse.interference.total, entries: 0 }).toEqual({ ...dense.interference.total, entries: 0 });
+        expect(sparse.interference.inputs).toEqual(dense.interference.inputs.slice(0, 3));
+        if (kind === 'model') {
+          const a = await Checkpoint.open(sparse.output.path);
+          const b = await Checkpoint.open(dense.output.path);
+          for (const d of defs.filter((x) => x.dtype === undefined))
+            expect(await a.readFloat32(d.name)).toEqual(await b.readFloat32(d.name));
+          await a.close();
+          await b.close();
+        } else {
+          const a = await readTicket(sparse.output.path);
+          const b = await readTicket(dense.output.path);
+          expect(a.info.baseFingerprint).toBe(b.info.baseFingerprint);
+          for (const d of targets) expect(a.tensors.get(d.name)).toEqual(b.tensors.get(d.name));
+        }
+      }
+    }
+  });
+
   it('a merged ticket applied to the base gives the merged model, and keeps only what contributed', async () => {
     const spec = {
       method: 'ties' as const,
