@@ -1,8 +1,11 @@
-// Staging throughput: a ≥1 GiB model (two 512 MiB safetensors shards + config) downloaded from a local S3 server
-// (versitygw) by the trainer's staging (trainer-image/src/storage: parallel ranged GETs pinned to the ETag, sha256
-// verified, cache rename) and by boto3's download_file (default transfer settings), alternately, in one run. Prints
+// Staging throughput: a sharded model (safetensors shards of 128 MiB) downloaded from a local S3 server
+// (versitygw) by the trainer's staging (trainer-image/src/storage: one GET per object pinned to the ETag, sha256
+// verified, cache rename) and by boto3's download_file, alternately, in one run. Prints
 // MiB/s of each and the ratio ours / boto3 (target ≥ 0.8). Not a test.
-//   node bench/staging.ts [MiB per shard = 512] [rounds = 2]
+// Known limit (2026-11-30): at ≥ 1 GiB (8×128 MiB or 2×512 MiB) our staging completed, but versitygw v1.8.0 then
+// stopped answering boto3 after about 256–264 MiB (read timeouts, with 10 threads and with 1), in every one of four
+// runs; the default size stays below that until the cause is known.
+//   node bench/staging.ts [MiB per shard = 128] [shards = 2] [rounds = 2]
 import { execFileSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
@@ -15,8 +18,9 @@ import { startS3Server } from '../e2e/servers/s3.ts';
 import { s3Client, uploadS3File } from '../trainer-image/src/storage/s3.ts';
 import { stagePhase } from '../trainer-image/src/storage/stage.ts';
 
-const shardMiB = Number(process.argv[2] ?? 512);
-const rounds = Number(process.argv[3] ?? 2);
+const shardMiB = Number(process.argv[2] ?? 128);
+const shards = Number(process.argv[3] ?? 2);
+const rounds = Number(process.argv[4] ?? 2);
 const work = await mkdtemp(join(tmpdir(), 'lota-bench-staging-'));
 const s3 = await startS3Server({ root: join(work, 's3') }).catch(async (error) => {
   await rm(work, { recursive: true, force: true });
@@ -36,8 +40,8 @@ try {
   await s3.createBucket('bench');
   const client = s3Client(config);
   const keys: string[] = [];
-  for (let i = 1; i <= 2; i++) {
-    const key = `model/model-0000${i}-of-00002.safetensors`;
+  for (let i = 1; i <= shards; i++) {
+    const key = `model/model-${String(i).padStart(5, '0')}-of-${String(shards).padStart(5, '0')}.safetensors`;
     const file = join(work, `shard-${i}`);
     const out = createWriteStream(file);
     const chunk = Buffer.alloc(8 * 1024 * 1024);
@@ -49,8 +53,8 @@ try {
     await rm(file);
     keys.push(key);
   }
-  const bytes = 2 * shardMiB * 1024 * 1024;
-  console.log(`model: 2 shards of ${shardMiB} MiB = ${(bytes / 2 ** 30).toFixed(2)} GiB on ${s3.endpoint}`);
+  const bytes = shards * shardMiB * 1024 * 1024;
+  console.log(`model: ${shards} shards of ${shardMiB} MiB = ${(bytes / 2 ** 30).toFixed(2)} GiB on ${s3.endpoint}`);
 
   const ours: number[] = [];
   const boto: number[] = [];
