@@ -13,6 +13,14 @@ mkdir -p .lota
   echo "LOTA_TFJS_NODE=$(bash scripts/setup-native.sh)"
   # helm, kubeconform, kstatus, gopher-lua, lua5.4, promtool, hadolint, the Kubernetes OpenAPI (one KEY=VALUE per line)
   bash scripts/setup-helm.sh
+  # Containers (root hosts): the operator and CPU trainer images from their Dockerfiles, and the kubelet of the
+  # real-node e2e. Elsewhere LOTA_CONTAINERS=0 and the `kubelet` test project says why it does not run.
+  containers=$(bash scripts/setup-containers.sh)
+  echo "$containers"
+  if [ "$containers" = LOTA_CONTAINERS=1 ]; then
+    echo "LOTA_K8S_NODE_BIN=$(bash e2e/kubelet/build-binaries.sh)"
+    bash scripts/build-images.sh
+  fi
 } > .lota/env.tmp
 mv .lota/env.tmp .lota/env
 cat .lota/env

@@ -30,7 +30,36 @@ async function openssl(args: string[]): Promise<void> {
   }
 }
 
-export async function makePki(dir: string, opts: { serviceIp: string }): Promise<Pki> {
+/** A certificate signed by the PKI's CA (EC P-256, two days): `ext` are extra X.509v3 extensions. */
+export function issueCert(
+  pki: Pick<Pki, 'caCert' | 'caKey'>,
+  o: { subj: string; key: string; cert: string; ext: string[] },
+) {
+  return openssl([
+    'req',
+    '-x509',
+    '-CA',
+    pki.caCert,
+    '-CAkey',
+    pki.caKey,
+    ...EC,
+    '-days',
+    '2',
+    '-subj',
+    o.subj,
+    '-addext',
+    'basicConstraints=critical,CA:FALSE',
+    '-addext',
+    'keyUsage=critical,digitalSignature',
+    ...o.ext.flatMap((e) => ['-addext', e]),
+    '-keyout',
+    o.key,
+    '-out',
+    o.cert,
+  ]);
+}
+
+export async function makePki(dir: string, opts: { serviceIp: string; extraIps?: string[] }): Promise<Pki> {
   const p = (name: string) => join(dir, name);
   const pki: Pki = {
     caCert: p('ca.crt'),
@@ -59,30 +88,9 @@ export async function makePki(dir: string, opts: { serviceIp: string }): Promise
     '-out',
     pki.caCert,
   ]);
-  const signed = (subj: string, key: string, cert: string, ext: string[]) =>
-    openssl([
-      'req',
-      '-x509',
-      '-CA',
-      pki.caCert,
-      '-CAkey',
-      pki.caKey,
-      ...EC,
-      '-days',
-      '2',
-      '-subj',
-      subj,
-      '-addext',
-      'basicConstraints=critical,CA:FALSE',
-      '-addext',
-      'keyUsage=critical,digitalSignature',
-      ...ext.flatMap((e) => ['-addext', e]),
-      '-keyout',
-      key,
-      '-out',
-      cert,
-    ]);
+  const signed = (subj: string, key: string, cert: string, ext: string[]) => issueCert(pki, { subj, key, cert, ext });
   const sans = ['IP:127.0.0.1', `IP:${opts.serviceIp}`, 'DNS:localhost', 'DNS:kubernetes', 'DNS:kubernetes.default'];
+  for (const ip of opts.extraIps ?? []) sans.push(`IP:${ip}`);
   sans.push('DNS:kubernetes.default.svc', 'DNS:kubernetes.default.svc.cluster.local');
   await Promise.all([
     signed('/CN=kube-apiserver', pki.servingKey, pki.servingCert, [

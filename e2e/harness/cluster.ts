@@ -28,6 +28,8 @@ export function cluster(): Cluster {
 export async function createNamespace(kubectl: Kubectl, prefix: string): Promise<string> {
   const name = `${prefix}-${randomBytes(3).toString('hex')}`;
   await kubectl(['create', 'namespace', name]);
+  const labels = Object.entries(inject('namespaceLabels') ?? {}).map(([k, v]) => `${k}=${v}`);
+  if (labels.length > 0) await kubectl(['label', 'namespace', name, ...labels]);
   // The API server refuses pods in a namespace until the service-account controller has made `default` there.
   await waitFor(`service account default in ${name}`, async () => {
     await kubectl(['get', 'serviceaccount', 'default', '-n', name]);

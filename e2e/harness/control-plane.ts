@@ -12,7 +12,7 @@ import type { ImageMapping } from '../node/images.ts';
 import { defaultImages } from '../node/images-default.ts';
 import type { LocalNodeOptions } from '../node/node.ts';
 import { binDir } from './binaries.ts';
-import { makePki, writeKubeconfig } from './certs.ts';
+import { makePki, type Pki, writeKubeconfig } from './certs.ts';
 import { type Component, startComponent, waitUntil } from './component.ts';
 import { type Kubectl, makeKubectl } from './kubectl.ts';
 import { freePort } from './ports.ts';
@@ -31,6 +31,16 @@ export interface ControlPlaneOptions {
   node?: boolean | { images?: ImageMapping[]; capacity?: Record<string, string> };
   /** Milliseconds to wait for each component to become healthy (default 120 s: the machine may be busy). */
   startTimeoutMs?: number;
+  /**
+   * The address the API server listens on and advertises (default 127.0.0.1). A real node's pods reach the API
+   * server through the `kubernetes` Service, whose endpoint is this address: it must not be loopback then.
+   */
+  address?: string;
+  /**
+   * For a real kubelet (e2e/kubelet): the Node authorizer before RBAC, so kubelets with `system:node:<name>`
+   * certificates may register, and the API server's client certificate for the kubelet API (logs, exec).
+   */
+  kubelets?: boolean;
 }
 
 export interface ControlPlane {
@@ -48,6 +58,8 @@ export interface ControlPlane {
   nodeName?: string;
   /** Root of local PVC directories (`<pvcRoot>/<claim>`), when the node is started. */
   pvcRoot?: string;
+  /** The CA and certificates of this control plane (a real kubelet gets its client certificate from the CA). */
+  pki: Pki;
   /** Stops every component (reverse start order) and removes the run directory; `keepLogs` keeps `logsDir`. */
   stop(opts?: { keepLogs?: boolean }): Promise<void>;
 }
@@ -75,7 +87,8 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     if (!stopOpts.keepLogs) await rm(logsDir, { recursive: true, force: true });
   };
   try {
-    const pki = await makePki(dir, { serviceIp: SERVICE_IP });
+    const address = opts.address ?? '127.0.0.1';
+    const pki = await makePki(dir, { serviceIp: SERVICE_IP, extraIps: address === '127.0.0.1' ? [] : [address] });
     const [etcdClient, etcdPeer, apiPort, cmPort, schedPort] = await Promise.all(
       Array.from({ length: 5 }, () => freePort()),
     );
@@ -105,19 +118,27 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       component: etcd,
     });
 
-    const server = `https://127.0.0.1:${apiPort}`;
+    const server = `https://${address}:${apiPort}`;
     const apiserver = startComponent(
       'kube-apiserver',
       join(bin, 'kube-apiserver'),
       [
         `--etcd-servers=${etcdUrl}`,
-        '--bind-address=127.0.0.1',
-        '--advertise-address=127.0.0.1',
+        `--bind-address=${address}`,
+        `--advertise-address=${address}`,
         `--secure-port=${apiPort}`,
         `--tls-cert-file=${pki.servingCert}`,
         `--tls-private-key-file=${pki.servingKey}`,
         `--client-ca-file=${pki.caCert}`,
-        '--authorization-mode=RBAC',
+        ...(opts.kubelets
+          ? [
+              '--authorization-mode=Node,RBAC',
+              `--kubelet-client-certificate=${pki.adminCert}`,
+              `--kubelet-client-key=${pki.adminKey}`,
+              // The node's name does not resolve: reach the kubelet at the node's InternalIP.
+              '--kubelet-preferred-address-types=InternalIP',
+            ]
+          : ['--authorization-mode=RBAC']),
         `--service-cluster-ip-range=${SERVICE_CIDR}`,
         '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
         `--service-account-key-file=${pki.serviceAccountPub}`,
@@ -255,6 +276,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       components,
       nodeName,
       pvcRoot,
+      pki,
       stop,
     };
   } catch (err) {

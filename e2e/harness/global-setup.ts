@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
 import { startControlPlane } from './control-plane.ts';
+import type { Kubectl } from './kubectl.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -15,11 +16,24 @@ declare module 'vitest' {
     /** Local directories of PersistentVolumeClaims on the local node: `<pvcRoot>/<claim>`. */
     pvcRoot: string;
     nodeName: string;
+    /** Labels every test namespace gets (the real-node project enforces the `restricted` Pod Security Standard). */
+    namespaceLabels: Record<string, string>;
+    /** Environment for the test workers of this project (LOTA_E2E_OPERATOR=in-cluster, images, ...). */
+    e2eEnv: Record<string, string>;
   }
 }
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 export const FAILED_MARKER = 'TESTS-FAILED';
+
+/** Applies crds/*.yaml and waits until every CRD is Established. */
+export async function installCrds(kubectl: Kubectl): Promise<void> {
+  const crdDir = join(repoRoot, 'crds');
+  const crds = existsSync(crdDir) ? readdirSync(crdDir).filter((f) => /\.ya?ml$/.test(f)) : [];
+  if (crds.length === 0) return;
+  await kubectl(['apply', '--server-side', ...crds.flatMap((f) => ['-f', join(crdDir, f)])]);
+  await kubectl(['wait', '--for=condition=Established', 'crd', '--all', '--timeout=60s']);
+}
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const external = process.env.LOTA_E2E_KUBECONFIG;
@@ -27,12 +41,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const started = Date.now();
   const cp = await startControlPlane({ node: true });
   try {
-    const crdDir = join(repoRoot, 'crds');
-    const crds = existsSync(crdDir) ? readdirSync(crdDir).filter((f) => /\.ya?ml$/.test(f)) : [];
-    if (crds.length > 0) {
-      await cp.kubectl(['apply', '--server-side', ...crds.flatMap((f) => ['-f', join(crdDir, f)])]);
-      await cp.kubectl(['wait', '--for=condition=Established', 'crd', '--all', '--timeout=60s']);
-    }
+    await installCrds(cp.kubectl);
   } catch (err) {
     await cp.stop({ keepLogs: true });
     throw new Error(`installing crds/ failed (logs in ${cp.logsDir}): ${(err as Error).message}`);
@@ -43,6 +52,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('clusterLogsDir', cp.logsDir);
   project.provide('pvcRoot', cp.pvcRoot ?? '');
   project.provide('nodeName', cp.nodeName ?? '');
+  project.provide('namespaceLabels', {});
+  project.provide('e2eEnv', {});
   process.env.KUBECONFIG = cp.kubeconfigPath;
   return async () => {
     const failed = existsSync(join(cp.logsDir, FAILED_MARKER));
@@ -69,6 +80,8 @@ async function useExternalCluster(project: TestProject, kubeconfig: string): Pro
   project.provide('clusterLogsDir', logsDir);
   project.provide('pvcRoot', pvcRoot);
   project.provide('nodeName', '');
+  project.provide('namespaceLabels', {});
+  project.provide('e2eEnv', {});
   process.env.KUBECONFIG = kubeconfig;
   console.log(`[cluster] using the external cluster of ${kubeconfig}; logs in ${logsDir}`);
   return async () => {};

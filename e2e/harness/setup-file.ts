@@ -6,6 +6,8 @@ import { beforeEach, inject } from 'vitest';
 
 const logsDir = inject('clusterLogsDir');
 process.env.KUBECONFIG = inject('kubeconfig');
+// The project's own settings for the harness (e.g. the real-node project's in-cluster operator and images).
+Object.assign(process.env, inject('e2eEnv'));
 
 beforeEach(({ task, onTestFailed }) => {
   onTestFailed(() => {

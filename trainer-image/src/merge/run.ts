@@ -200,8 +200,9 @@ export async function runMerge(spec: MergeSpec, io: MergeIo = {}): Promise<Merge
           done();
           continue;
         }
-        let zeros: Float32Array | undefined; // one shared, read-only δ = 0 for the inputs that leave the tensor alone
-        const deltas = vectors.map((v) => v?.values ?? (zeros ??= new Float32Array(baseValues.length)));
+        // one shared, read-only δ = 0 for the inputs that leave the tensor alone
+        const zeros = vectors.some((v) => v === undefined) ? new Float32Array(baseValues.length) : undefined;
+        const deltas = vectors.map((v) => v?.values ?? (zeros as Float32Array));
         const merged = mergeTensor(spec.method, params, {
           tensor: name,
           deltas,
