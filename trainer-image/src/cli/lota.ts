@@ -55,7 +55,9 @@ async function run(
   if (options.fresh) {
     for (const r of resources) {
       if (isRemoteUri(r.spec.output.uri)) {
-        process.stderr.write(`--fresh: ${r.spec.output.uri} is remote and kept; delete it with the store's own tools\n`);
+        process.stderr.write(
+          `--fresh: ${r.spec.output.uri} is remote and kept; delete it with the store's own tools\n`,
+        );
         continue;
       }
       await rm(resolveArtifactUri(r.spec.output.uri, options.pvcRoot ? { pvcRoot: options.pvcRoot } : {}), {
