@@ -10,6 +10,7 @@ mkdir -p .lota
   echo "LOTA_K8S_BIN=$(bash e2e/controlplane/build-binaries.sh)"
   echo "LOTA_PROMETHEUS_BIN=$(bash e2e/prometheus/setup-prometheus.sh)"
   echo "LOTA_KWOK=$(bash e2e/kwok/setup-kwok.sh)"
+  echo "LOTA_VERSITYGW=$(bash scripts/setup-s3.sh)"
   echo "LOTA_TFJS_NODE=$(bash scripts/setup-native.sh)"
   # helm, kubeconform, kstatus, gopher-lua, lua5.4, promtool, hadolint, the Kubernetes OpenAPI (one KEY=VALUE per line)
   bash scripts/setup-helm.sh

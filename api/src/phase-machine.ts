@@ -4,6 +4,7 @@
 // events worth recording. Executors only observe and act; every decision lives here.
 
 import type {
+  InputSummary,
   InterferenceSummary,
   MaskSummary,
   OutputSummary,
@@ -55,6 +56,8 @@ export interface MachineStatus {
   /** A merge's inputs as resolved when it started. */
   tickets?: { name: string; uri: string }[];
   progress?: Progress;
+  /** Remote inputs and what they resolved to (from the first phase that reports them). */
+  inputs?: InputSummary[];
   mask?: MaskSummary;
   ticket?: TicketSummary;
   results?: Results;
@@ -548,6 +551,7 @@ function isRecordedDone(status: MachineStatus, plan: Plan, phase: TrainerPhase):
 function recordTermination(status: MachineStatus, phase: TrainerPhase, tm: TerminationMessage): string | undefined {
   if (tm.phase !== phase) return `phase ${phase} reported a termination message of phase ${tm.phase}`;
   if (phase === 'calibrate' && !tm.mask) return 'phase calibrate succeeded without reporting its mask';
+  if (tm.inputs?.length) status.inputs = tm.inputs;
   if (tm.mask) status.mask = tm.mask;
   if (tm.ticket) status.ticket = tm.ticket;
   if (tm.results) status.results = tm.results;

@@ -29,7 +29,36 @@ export const TRAINER_ENV = {
   scratchDir: 'LOTA_SCRATCH_DIR',
   /** Backend override: `tensorflow` (native), `wasm` or `cpu`. Unset: the fastest available. */
   backend: 'LOTA_BACKEND',
+  /** Content-keyed cache of staged hf:// and s3:// inputs (a shared volume); unset: `<scratch>/cache`. */
+  cacheDir: 'LOTA_CACHE_DIR',
+  /** `true`: path-style S3 addressing (http://endpoint/bucket/key), which S3-compatible stores need. */
+  s3ForcePathStyle: 'LOTA_S3_FORCE_PATH_STYLE',
 } as const;
+
+/**
+ * Standard variables the trainer reads for remote artifacts, with the meaning their own tools give them:
+ * huggingface_hub (HF_ENDPOINT, HF_TOKEN) and the AWS SDKs (endpoint, region, static or ambient credentials).
+ */
+export const STORAGE_ENV = {
+  hubEndpoint: 'HF_ENDPOINT',
+  hubToken: 'HF_TOKEN',
+  s3Endpoint: 'AWS_ENDPOINT_URL_S3',
+  region: 'AWS_REGION',
+  accessKeyId: 'AWS_ACCESS_KEY_ID',
+  secretAccessKey: 'AWS_SECRET_ACCESS_KEY',
+  sessionToken: 'AWS_SESSION_TOKEN',
+} as const;
+
+/** Keys of the Secret named by spec.storage.secretRef that become the trainer's environment (same names). */
+export const STORAGE_SECRET_KEYS = [
+  STORAGE_ENV.hubToken,
+  STORAGE_ENV.accessKeyId,
+  STORAGE_ENV.secretAccessKey,
+  STORAGE_ENV.sessionToken,
+] as const;
+
+/** Where the operator mounts the cache claim (spec.storage.cacheClaimName / --cache-claim). */
+export const CACHE_MOUNT_PATH = '/mnt/lota-cache';
 
 export const TRAINER_DEFAULTS = {
   pvcRoot: '/mnt/pvc',
@@ -68,7 +97,15 @@ export type TrainerReason =
   | 'InvalidTicket'
   | 'BaseModelMismatch'
   | 'TransientIOError'
-  | 'InternalError';
+  | 'InternalError'
+  /** A remote input or output location does not exist (HTTP 404: bucket, object, repository, revision, file). */
+  | 'NotFound'
+  /** The store refused the credentials or the access (HTTP 401/403, a gated Hub repository). */
+  | 'AccessDenied'
+  /** The endpoint did not answer (connection refused, unknown host) after retries. */
+  | 'EndpointUnreachable'
+  /** A remote input changed after the first phase resolved it, or its bytes disagree with the size/sha256 the source reports. */
+  | 'InputChanged';
 
 /**
  * Artifact layout under an adaptation's `output.uri` (a directory). Paths are relative to it.
@@ -106,6 +143,14 @@ export interface TicketSummary {
   bytes: number;
   density: number;
   sha256: string;
+}
+
+/** A remote input and the content it resolved to at the first phase (status.inputs). */
+export interface InputSummary {
+  uri: string;
+  /** Hub commit sha, S3 ETag of one object, or `sha256:<hex>` of a prefix's listing (keys, sizes, ETags). */
+  revision: string;
+  bytes: number;
 }
 
 export interface OutputSummary {
@@ -157,6 +202,7 @@ export interface TerminationMessage {
   ticket?: TicketSummary;
   output?: OutputSummary;
   interference?: InterferenceSummary;
+  inputs?: InputSummary[];
 }
 
 /** GET /progress on the progress port while a phase runs. */

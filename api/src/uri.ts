@@ -2,7 +2,13 @@
 //   pvc://<claim>/<path>   a path inside a PersistentVolumeClaim of the resource's namespace; the operator mounts the
 //                          claim at <pvcRoot>/<claim> (see docs/trainer-contract.md)
 //   file:///<abs-path>     a path on the machine that runs the trainer (clusterless `lota run`, tests)
-// Each scheme is one entry of SCHEMES; adding s3:// is adding an entry (its `resolve` would stage objects locally).
+//   hf://[datasets/]<org>/<name>[@<revision>][/<path>]
+//                          a Hugging Face Hub repository (model, or dataset with `datasets/`), at a branch, tag or
+//                          commit (default main), optionally one file or folder of it; read-only
+//   s3://<bucket>/<key-or-prefix>
+//                          an object, or every object under a prefix (a directory), in an S3-compatible store
+// Each scheme is one entry of SCHEMES. hf:// and s3:// are remote: the trainer stages them into a local cache before a
+// phase reads them and uploads outputs after it (trainer-image/src/storage/), so `resolveArtifactUri` refuses them.
 // URIs are not percent-decoded: `%`, `?`, `#`, backslashes, whitespace and control characters are refused so
 // that a URI names exactly one path, and `..` segments are refused so that no URI escapes its root.
 import { isAbsolute, join, relative, resolve } from 'node:path';
@@ -21,7 +27,26 @@ export interface FileUri {
   path: string;
 }
 
-export type ParsedArtifactUri = PvcUri | FileUri;
+export interface HfUri {
+  scheme: 'hf';
+  /** What the repository holds: `model` (hf://org/name) or `dataset` (hf://datasets/org/name). */
+  repoType: 'model' | 'dataset';
+  /** `<org>/<name>`. */
+  repo: string;
+  /** Branch, tag or commit; undefined = the repository's default branch (main). */
+  revision?: string;
+  /** Normalised path inside the repository, starting with `/` (`/` for the whole repository). */
+  path: string;
+}
+
+export interface S3Uri {
+  scheme: 's3';
+  bucket: string;
+  /** Normalised key or prefix, starting with `/` (`/` for the whole bucket); the object key is `path.slice(1)`. */
+  path: string;
+}
+
+export type ParsedArtifactUri = PvcUri | FileUri | HfUri | S3Uri;
 export type ArtifactScheme = ParsedArtifactUri['scheme'];
 
 export interface ResolveOptions {
@@ -45,6 +70,12 @@ const FORBIDDEN_CHARS = String.raw`?#%\\\s\x00-\x1f\x7f`;
 const PATH_CHARS = `[^${FORBIDDEN_CHARS}]`;
 const FORBIDDEN = new RegExp(`[${FORBIDDEN_CHARS}]`);
 const CLAIM = '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*';
+/** A Hub user/organisation or repository name (the Hub's own rule: letters, digits, `-`, `_`, `.`; ≤ 96). */
+const HF_NAME = '[A-Za-z0-9]([-A-Za-z0-9_.]{0,94}[A-Za-z0-9])?';
+/** A revision: branch, tag or commit sha. Names with `/` (refs/pr/1) cannot be told from a path and are refused. */
+const HF_REVISION = '[A-Za-z0-9][-A-Za-z0-9_.]{0,127}';
+/** An S3 bucket name (lower case, digits, `.`, `-`; 3–63). */
+const BUCKET = '[a-z0-9][-a-z0-9.]{1,61}[a-z0-9]';
 
 interface SchemeHandler<U extends ParsedArtifactUri> {
   /** Regular expression (RE2- and ECMAScript-compatible) for the whole URI, used in the CRD too. */
@@ -90,7 +121,69 @@ const file: SchemeHandler<FileUri> = {
   resolve: (u) => u.path,
 };
 
-const SCHEMES: { [S in ArtifactScheme]: SchemeHandler<Extract<ParsedArtifactUri, { scheme: S }>> } = { pvc, file };
+const remote = (u: ParsedArtifactUri): never => {
+  throw new ArtifactUriError(
+    formatArtifactUri(u),
+    `${u.scheme}:// is remote; the trainer stages it into a local directory before reading it`,
+  );
+};
+
+const hf: SchemeHandler<HfUri> = {
+  pattern: `hf://(datasets/)?${HF_NAME}/${HF_NAME}(@${HF_REVISION})?(/${PATH_CHARS}*)?`,
+  parse(uri, rest) {
+    const m = rest.match(new RegExp(`^(datasets/)?(${HF_NAME})/(${HF_NAME})(@(${HF_REVISION}))?(/.*)?$`));
+    if (!m) {
+      throw new ArtifactUriError(
+        uri,
+        'expected hf://<org>/<name>[@<revision>][/<path>] or hf://datasets/<org>/<name>[@<revision>][/<path>] ' +
+          '(names: letters, digits, - _ .; a revision without /)',
+      );
+    }
+    const [, datasets, org = '', , name = '', , , revision, path] = m;
+    if (name.includes('..') || org.includes('..')) throw new ArtifactUriError(uri, "'..' is not allowed in names");
+    return {
+      scheme: 'hf',
+      repoType: datasets ? 'dataset' : 'model',
+      repo: `${org}/${name}`,
+      ...(revision !== undefined && { revision }),
+      path: normalisePath(uri, path ?? '/'),
+    };
+  },
+  format: (u) =>
+    `hf://${u.repoType === 'dataset' ? 'datasets/' : ''}${u.repo}${u.revision ? `@${u.revision}` : ''}${u.path === '/' ? '' : u.path}`,
+  resolve: remote,
+};
+
+const s3: SchemeHandler<S3Uri> = {
+  pattern: `s3://${BUCKET}(/${PATH_CHARS}*)?`,
+  parse(uri, rest) {
+    const slash = rest.indexOf('/');
+    const bucket = slash < 0 ? rest : rest.slice(0, slash);
+    if (!new RegExp(`^${BUCKET}$`).test(bucket) || bucket.includes('..')) {
+      throw new ArtifactUriError(uri, `bucket ${JSON.stringify(bucket)} is not a valid S3 bucket name`);
+    }
+    return { scheme: 's3', bucket, path: normalisePath(uri, slash < 0 ? '/' : rest.slice(slash)) };
+  },
+  format: (u) => `s3://${u.bucket}${u.path === '/' ? '' : u.path}`,
+  resolve: remote,
+};
+
+const SCHEMES: { [S in ArtifactScheme]: SchemeHandler<Extract<ParsedArtifactUri, { scheme: S }>> } = {
+  pvc,
+  file,
+  hf,
+  s3,
+};
+
+/** Schemes the trainer stages (downloads) and publishes (uploads) instead of reading in place. */
+export const REMOTE_SCHEMES: readonly ArtifactScheme[] = ['hf', 's3'];
+/** Schemes outputs may be written to (the Hub is read-only here). */
+export const WRITABLE_SCHEMES: readonly ArtifactScheme[] = ['pvc', 'file', 's3'];
+
+export function isRemoteUri(uri: string | ParsedArtifactUri): boolean {
+  const parsed = typeof uri === 'string' ? parseArtifactUri(uri) : uri;
+  return REMOTE_SCHEMES.includes(parsed.scheme);
+}
 
 export const ARTIFACT_SCHEMES = Object.keys(SCHEMES) as ArtifactScheme[];
 
@@ -130,14 +223,18 @@ function isArtifactScheme(s: string): s is ArtifactScheme {
 }
 
 export function formatArtifactUri(parsed: ParsedArtifactUri): string {
-  return parsed.scheme === 'pvc' ? SCHEMES.pvc.format(parsed) : SCHEMES.file.format(parsed);
+  return handlerOf(parsed).format(parsed);
+}
+
+function handlerOf(parsed: ParsedArtifactUri): SchemeHandler<ParsedArtifactUri> {
+  return SCHEMES[parsed.scheme] as unknown as SchemeHandler<ParsedArtifactUri>;
 }
 
 /** The local filesystem path of an artifact URI, as the trainer sees it. */
 export function resolveArtifactUri(uri: string | ParsedArtifactUri, options: ResolveOptions = {}): string {
   const parsed = typeof uri === 'string' ? parseArtifactUri(uri) : uri;
   const opts = { pvcRoot: options.pvcRoot ?? TRAINER_DEFAULTS.pvcRoot };
-  return parsed.scheme === 'pvc' ? SCHEMES.pvc.resolve(parsed, opts) : SCHEMES.file.resolve(parsed, opts);
+  return handlerOf(parsed).resolve(parsed, opts);
 }
 
 /** `base` + relative `path` (e.g. an artifact under `output.uri`); `path` may not climb out with `..`. */

@@ -249,6 +249,7 @@ describe('spec immutability (transition rule on the stored object)', () => {
               outcome: 'Succeeded',
               reason: 'Completed',
               message: 'calibrated 20 steps',
+              inputs: [{ uri: 'hf://org/base@main', revision: 'f'.repeat(40), bytes: 123456 }],
               mask: { trainable: 100, total: 1000, density: 0.1, uri: `${out}/mask.safetensors` },
             },
           },

@@ -56,7 +56,26 @@ export const schemaCases: Case[] = [
     'spec.method',
     'supported values: "lota", "full", "lora"',
   ],
-  ['unknown URI scheme', A((a) => (a.spec.baseModel.uri = 's3://bucket/base')), 'spec.baseModel.uri', 'should match'],
+  ['unknown URI scheme', A((a) => (a.spec.baseModel.uri = 'gs://bucket/base')), 'spec.baseModel.uri', 'should match'],
+  ['hf:// without an org', A((a) => (a.spec.baseModel.uri = 'hf://gpt2')), 'spec.baseModel.uri', 'should match'],
+  [
+    's3:// with an invalid bucket',
+    A((a) => (a.spec.dataset.uri = 's3://Data_1/x.jsonl')),
+    'spec.dataset.uri',
+    'should match',
+  ],
+  [
+    'hub endpoint that is not an http(s) URL',
+    A((a) => (a.spec.storage = { hubEndpoint: 'ftp://mirror' })),
+    'spec.storage.hubEndpoint',
+    'should match',
+  ],
+  [
+    'secretRef without a name',
+    A((a) => (a.spec.storage = { secretRef: {} as { name: string } })),
+    'spec.storage.secretRef.name',
+    'Required value',
+  ],
   [
     'file:// URI with a host',
     A((a) => (a.spec.dataset.uri = 'file://fileserver/data.jsonl')),
@@ -101,6 +120,18 @@ export const schemaCases: Case[] = [
 ];
 
 export const celCases: Case[] = [
+  [
+    'output to the Hub',
+    A((a) => (a.spec.output.uri = 'hf://org/out')),
+    'spec.output.uri',
+    'hf:// is read-only: write outputs to s3://, pvc:// or file://',
+  ],
+  [
+    'merge output to the Hub',
+    M((m) => (m.spec.output.uri = 'hf://org/merged@main')),
+    'spec.output.uri',
+    'hf:// is read-only',
+  ],
   [
     "'..' in a URI",
     A((a) => (a.spec.dataset.uri = 'pvc://datasets/a/../../secrets/x')),

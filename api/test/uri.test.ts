@@ -4,6 +4,7 @@ import {
   ArtifactUriError,
   claimsOf,
   formatArtifactUri,
+  isRemoteUri,
   joinArtifactUri,
   parseArtifactUri,
   resolveArtifactUri,
@@ -35,7 +36,14 @@ describe('parseArtifactUri', () => {
     ['file://otherhost/x', /absolute local path/],
     ['file:relative/path', /expected <scheme>:\/\//],
     ['/abs/path', /expected <scheme>:\/\//],
-    ['s3://bucket/key', /unknown scheme "s3"; supported: pvc, file/],
+    ['gs://bucket/key', /unknown scheme "gs"; supported: pvc, file, hf, s3/],
+    ['hf://gpt2', /expected hf:\/\/<org>\/<name>/],
+    ['hf://org/na..me', /'\.\.' is not allowed/],
+    ['hf://org/name@main/../x', /'\.\.' path segments/],
+    ['hf://org/-bad', /expected hf:\/\//],
+    ['s3://Bad_Bucket/k', /not a valid S3 bucket name/],
+    ['s3://ab/k', /not a valid S3 bucket name/],
+    ['s3://bucket/a/../b', /'\.\.' path segments/],
     ['http://example.com/x', /unknown scheme "http"/],
     ['pvc:///no-claim', /needs a claim name/],
     ['pvc://Bad_Claim/x', /not a valid PersistentVolumeClaim name/],
@@ -58,9 +66,57 @@ describe('parseArtifactUri', () => {
     const re = new RegExp(ARTIFACT_URI_PATTERN);
     for (const ok of ['pvc://models/base', 'pvc://m', 'file:///tmp/x', 'file://localhost/x'])
       expect(re.test(ok)).toBe(true);
-    for (const bad of ['s3://b/k', 'file://host/x', 'pvc://Bad/x', 'pvc://m/a b', 'pvc://m/a%20', 'file:relative']) {
+    for (const ok of ['hf://Qwen/Qwen2.5-0.5B@main', 'hf://datasets/org/set@v1/train.jsonl', 's3://bucket/models/x/'])
+      expect(re.test(ok), ok).toBe(true);
+    for (const bad of [
+      's3://b/k',
+      'hf://gpt2',
+      'file://host/x',
+      'pvc://Bad/x',
+      'pvc://m/a b',
+      'pvc://m/a%20',
+      'file:relative',
+    ]) {
       expect(re.test(bad), bad).toBe(false);
     }
+  });
+});
+
+describe('remote schemes', () => {
+  it('parses hf:// models and datasets, with revision and path', () => {
+    expect(parseArtifactUri('hf://Qwen/Qwen2.5-0.5B-Instruct')).toEqual({
+      scheme: 'hf',
+      repoType: 'model',
+      repo: 'Qwen/Qwen2.5-0.5B-Instruct',
+      path: '/',
+    });
+    expect(parseArtifactUri('hf://datasets/org/set@v1.0/data/train.jsonl')).toEqual({
+      scheme: 'hf',
+      repoType: 'dataset',
+      repo: 'org/set',
+      revision: 'v1.0',
+      path: '/data/train.jsonl',
+    });
+    expect(parseArtifactUri('hf://org/m@0123abcd')).toMatchObject({ revision: '0123abcd', path: '/' });
+  });
+
+  it('parses s3:// objects and prefixes', () => {
+    expect(parseArtifactUri('s3://models/llama/')).toEqual({ scheme: 's3', bucket: 'models', path: '/llama' });
+    expect(parseArtifactUri('s3://my.bucket-1')).toEqual({ scheme: 's3', bucket: 'my.bucket-1', path: '/' });
+  });
+
+  it('formats what it parses and joins artifact paths under s3:// prefixes', () => {
+    for (const uri of ['hf://o/n', 'hf://datasets/o/n@v2/x.jsonl', 's3://bucket/a/b']) {
+      expect(formatArtifactUri(parseArtifactUri(uri))).toBe(uri);
+    }
+    expect(joinArtifactUri('s3://out/run1', 'ticket.safetensors')).toBe('s3://out/run1/ticket.safetensors');
+  });
+
+  it('are remote: resolving them to a local path is refused, and they need no claim', () => {
+    expect(isRemoteUri('s3://bucket/k')).toBe(true);
+    expect(isRemoteUri('pvc://c/k')).toBe(false);
+    expect(() => resolveArtifactUri('hf://o/n')).toThrow(/remote; the trainer stages it/);
+    expect(claimsOf(['s3://bucket/k', 'hf://o/n', 'pvc://c/x'])).toEqual(['c']);
   });
 });
 

@@ -1,6 +1,7 @@
 // Configuration from flags, falling back to environment variables, falling back to defaults.
 
 import { parseArgs } from 'node:util';
+import type { StorageDefaults } from './reconcile/job.ts';
 
 export interface OperatorConfig {
   /** Namespaces to watch; empty = all namespaces. */
@@ -23,6 +24,8 @@ export interface OperatorConfig {
   kubeApiTimeoutMs: number;
   /** HTTP/2 to the API server (false: a pool of HTTP/1.1 keep-alive connections). */
   kubeApiHttp2: boolean;
+  /** Defaults for hf:// and s3:// artifacts; spec.storage overrides them. */
+  storage: StorageDefaults;
 }
 
 export const USAGE = `lota-operator: reconciles LotaAdaptation and TicketMerge (lota.dev/v1alpha1) into trainer Jobs.
@@ -45,7 +48,12 @@ export const USAGE = `lota-operator: reconciles LotaAdaptation and TicketMerge (
                                 of HTTP/1.1 keep-alive connections
   --kubeconfig <path>           kubeconfig (env KUBECONFIG; default: in-cluster, then ~/.kube/config)
   --log-level <level>           pino level (env LOTA_LOG_LEVEL, default info)
-  --progress-interval <s>       seconds between reads of a trainer's /progress (default 10)`;
+  --progress-interval <s>       seconds between reads of a trainer's /progress (default 10)
+  --hub-endpoint <url>          Hugging Face Hub (or mirror) for hf:// URIs (env LOTA_HUB_ENDPOINT; default huggingface.co)
+  --s3-endpoint <url>           S3-compatible endpoint for s3:// URIs (env LOTA_S3_ENDPOINT; default AWS)
+  --s3-region <region>          S3 region (env LOTA_S3_REGION; default us-east-1)
+  --s3-force-path-style <bool>  path-style S3 addressing (env LOTA_S3_FORCE_PATH_STYLE)
+  --cache-claim <name>          PVC (in each resource's namespace) caching staged hf:// and s3:// inputs (env LOTA_CACHE_CLAIM)`;
 
 function int(name: string, value: string): number {
   const n = Number(value);
@@ -90,6 +98,11 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorCon
       'log-level': { type: 'string' },
       'progress-interval': { type: 'string' },
       identity: { type: 'string' },
+      'hub-endpoint': { type: 'string' },
+      's3-endpoint': { type: 'string' },
+      's3-region': { type: 'string' },
+      's3-force-path-style': { type: 'string' },
+      'cache-claim': { type: 'string' },
       help: { type: 'boolean' },
     },
   });
@@ -131,5 +144,34 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorCon
     kubeApiBurst,
     kubeApiTimeoutMs: Math.round(timeout * 1000),
     kubeApiHttp2: bool('kube-api-http2', values['kube-api-http2'] ?? env.LOTA_KUBE_API_HTTP2 ?? 'true'),
+    storage: storageDefaults(values, env),
+  };
+}
+
+function storageDefaults(
+  values: Record<string, string | boolean | undefined>,
+  env: NodeJS.ProcessEnv,
+): StorageDefaults {
+  const str = (flag: string, name: string) => {
+    const v = values[flag] ?? env[name];
+    return typeof v === 'string' && v !== '' ? v : undefined;
+  };
+  const url = (flag: string, name: string) => {
+    const v = str(flag, name);
+    if (v !== undefined && !/^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(v))
+      throw new Error(`--${flag}: expected an http(s) URL, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const hubEndpoint = url('hub-endpoint', 'LOTA_HUB_ENDPOINT');
+  const s3Endpoint = url('s3-endpoint', 'LOTA_S3_ENDPOINT');
+  const s3Region = str('s3-region', 'LOTA_S3_REGION');
+  const pathStyle = str('s3-force-path-style', 'LOTA_S3_FORCE_PATH_STYLE');
+  const cacheClaim = str('cache-claim', 'LOTA_CACHE_CLAIM');
+  return {
+    ...(hubEndpoint && { hubEndpoint }),
+    ...(s3Endpoint && { s3Endpoint }),
+    ...(s3Region && { s3Region }),
+    ...(pathStyle !== undefined && { s3ForcePathStyle: bool('s3-force-path-style', pathStyle) }),
+    ...(cacheClaim && { cacheClaim }),
   };
 }

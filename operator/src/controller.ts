@@ -37,7 +37,7 @@ import {
 } from './kube/resources.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import type { ProgressPoller } from './progress.ts';
-import { desiredJob } from './reconcile/job.ts';
+import { desiredJob, type StorageDefaults } from './reconcile/job.ts';
 import { jobName } from './reconcile/names.ts';
 import {
   type AdaptationObject,
@@ -93,6 +93,8 @@ export interface ReconcilerDeps {
   progress: ProgressPoller;
   log: Logger;
   defaultImage: string;
+  /** Defaults for hf:// and s3:// access (--hub-endpoint, --s3-*, --cache-claim). */
+  storageDefaults?: StorageDefaults;
   /** Fallback requeue while something runs or is awaited (progress and changes arrive as watch events anyway). */
   resyncMs?: number;
   /** Whether this replica may write (it holds the leader lease); checked before every write. Default: always. */
@@ -283,6 +285,7 @@ export class Reconciler {
         phase: action.phase,
         ticketRefs: action.ticketRefs,
         defaultImage: this.deps.defaultImage,
+        ...(this.deps.storageDefaults && { storageDefaults: this.deps.storageDefaults }),
         prior: action.prior,
         retryBudget: action.retryBudget,
         ...(deadline !== undefined && { remainingSeconds: deadline - (now.getTime() - started) / 1000 }),

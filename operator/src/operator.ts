@@ -74,6 +74,7 @@ export async function startOperator(
     defaultImage: config.trainerImage,
     // A replica writes only while its lease is valid (see leader.ts), so two never act at once.
     fence: () => !elector || elector.isLeader(),
+    storageDefaults: config.storage,
     ...(opts.resyncMs !== undefined && { resyncMs: opts.resyncMs }),
   });
   manager = new Manager({

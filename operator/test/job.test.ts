@@ -103,6 +103,50 @@ describe('desiredJob', () => {
     expect(pod.volumes[1]).toEqual({ name: 'pvc-0', persistentVolumeClaim: { claimName: 'datasets', readOnly: true } });
   });
 
+  it('passes remote-storage settings: spec.storage over the operator defaults, secret keys by reference, the cache claim', () => {
+    const remote: LotaAdaptationSpec = {
+      ...spec,
+      baseModel: { uri: 'hf://org/base@main' },
+      output: { uri: 's3://runs/instruct-b' },
+      storage: {
+        secretRef: { name: 'store-creds' },
+        s3: { endpoint: 'http://s3.internal:7070', forcePathStyle: true },
+      },
+    };
+    const j = desiredJob(
+      input({
+        spec: remote,
+        resolved: withAdaptationDefaults(remote),
+        ticketRefs: {},
+        storageDefaults: {
+          hubEndpoint: 'http://hub.internal',
+          s3Endpoint: 'http://ignored',
+          cacheClaim: 'model-cache',
+        },
+      }),
+    );
+    const c = j.spec.template.spec.containers[0];
+    const e = Object.fromEntries((c?.env ?? []).map((x) => [x.name, x.value ?? x.valueFrom]));
+    expect(e.HF_ENDPOINT).toBe('http://hub.internal');
+    expect(e.AWS_ENDPOINT_URL_S3).toBe('http://s3.internal:7070');
+    expect(e.LOTA_S3_FORCE_PATH_STYLE).toBe('true');
+    expect(e.LOTA_CACHE_DIR).toBe('/mnt/lota-cache');
+    for (const key of ['HF_TOKEN', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN']) {
+      expect(e[key]).toEqual({ secretKeyRef: { name: 'store-creds', key, optional: true } });
+    }
+    expect(c?.volumeMounts).toContainEqual({ name: 'lota-cache', mountPath: '/mnt/lota-cache' });
+    expect(j.spec.template.spec.volumes).toContainEqual({
+      name: 'lota-cache',
+      persistentVolumeClaim: { claimName: 'model-cache' },
+    });
+    // Only the dataset's claim is mounted (remote URIs need none); without a cache claim the cache lives in scratch.
+    expect(c?.volumeMounts.filter((m) => m.name.startsWith('pvc-')).map((m) => m.mountPath)).toEqual([
+      '/mnt/pvc/datasets',
+    ]);
+    expect(env.LOTA_CACHE_DIR).toBe('/scratch/cache');
+    expect(env.AWS_SECRET_ACCESS_KEY).toBeUndefined();
+  });
+
   it('requests GPUs and passes scheduling through', () => {
     expect(container?.resources).toEqual({
       requests: { cpu: '4', memory: '16Gi', 'nvidia.com/gpu': '2' },

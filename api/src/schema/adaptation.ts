@@ -7,11 +7,13 @@ import {
   Conditions,
   Density,
   Dtype,
+  Inputs,
   MaxShardSize,
   Message,
   ModelRef,
   ObservedGeneration,
   OUTPUT_SHA256,
+  OutputUri,
   Progress,
   Results,
   RunFields,
@@ -268,7 +270,7 @@ export const Training = Obj(
 
 export const AdaptationOutput = Obj(
   {
-    uri: ArtifactUri('Directory for the artifacts: mask, ticket, model, results (layout in docs/trainer-contract.md).'),
+    uri: OutputUri('Directory for the artifacts: mask, ticket, model, results (layout in docs/trainer-contract.md).'),
     dtype: Dtype('Element type of written values: ticket values and model weights.'),
     maxShardSize: MaxShardSize(),
   },
@@ -380,6 +382,7 @@ export const LotaAdaptationStatus = Obj(
       ),
     ),
     progress: Type.Optional(Progress),
+    inputs: Inputs(),
     mask: Type.Optional(MaskStatus),
     ticket: Type.Optional(TicketStatus),
     output: Type.Optional({

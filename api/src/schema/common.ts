@@ -29,13 +29,106 @@ const NO_DOTDOT = "!self.matches('(^|/)[.][.](/|$)')";
 
 export function ArtifactUri(description: string) {
   return Str({
-    description: `${description} A pvc://<claim>/<path> or file:///<path> URI.`,
+    description: `${description} A pvc://<claim>/<path>, file:///<path>, hf://[datasets/]<org>/<name>[@<revision>][/<path>] or s3://<bucket>/<key> URI.`,
     minLength: 1,
     maxLength: MAX_URI_LENGTH,
     pattern: ARTIFACT_URI_PATTERN,
     'x-kubernetes-validations': [{ rule: NO_DOTDOT, message: "must not contain '..' path segments" }],
   });
 }
+
+/** An artifact URI a phase writes to: any scheme but the (read-only) Hub. */
+export function OutputUri(description: string) {
+  const base = ArtifactUri(description);
+  return {
+    ...base,
+    'x-kubernetes-validations': [
+      ...base['x-kubernetes-validations'],
+      { rule: "!self.startsWith('hf://')", message: 'hf:// is read-only: write outputs to s3://, pvc:// or file://' },
+    ],
+  };
+}
+
+const HttpUrl = (description: string) =>
+  Str({ description, minLength: 1, maxLength: 512, pattern: '^https?://[^\\s/?#]+(/[^\\s?#]*)?$' });
+
+export const Storage = Obj(
+  {
+    secretRef: Type.Optional(
+      Obj(
+        { name: ObjectName('Name of a Secret in the resource’s namespace.') },
+        {
+          description:
+            'Credentials for hf:// and s3:// URIs: a Secret of this namespace whose keys HF_TOKEN, ' +
+            'AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN (each optional) become the trainer’s ' +
+            'environment. Without it the trainer uses the pod’s ambient identity (IRSA / workload identity through ' +
+            'trainer.serviceAccountName) and anonymous Hub access.',
+        },
+      ),
+    ),
+    hubEndpoint: Type.Optional(
+      HttpUrl(
+        'Hugging Face Hub endpoint for hf:// URIs (HF_ENDPOINT semantics), e.g. an internal mirror. Default: the ' +
+          "operator's --hub-endpoint, else https://huggingface.co.",
+      ),
+    ),
+    s3: Type.Optional(
+      Obj(
+        {
+          endpoint: Type.Optional(
+            HttpUrl("S3 endpoint URL for an S3-compatible store. Default: the operator's --s3-endpoint, else AWS."),
+          ),
+          region: Type.Optional(
+            Str({
+              description: "Region (default: the operator's --s3-region, else us-east-1).",
+              minLength: 1,
+              maxLength: 64,
+              pattern: '^[a-z0-9-]+$',
+            }),
+          ),
+          forcePathStyle: Type.Optional(
+            Bool({
+              description:
+                "Path-style addressing (http://endpoint/bucket/key), which most S3-compatible stores need. Default: the operator's --s3-force-path-style.",
+            }),
+          ),
+        },
+        { description: 'How s3:// URIs are reached.' },
+      ),
+    ),
+    cacheClaimName: Type.Optional(
+      ObjectName(
+        'PersistentVolumeClaim (ReadWriteMany) of this namespace that caches staged hf:// and s3:// inputs, keyed by ' +
+          "content, shared by every run that names it. Default: the operator's --cache-claim; none: each pod " +
+          'downloads into its scratch volume.',
+      ),
+    ),
+  },
+  { description: 'Access to remote artifacts (hf://, s3://): credentials, endpoints and the shared download cache.' },
+);
+
+export const InputStatus = Obj(
+  {
+    uri: ArtifactUri('The input as the spec names it.'),
+    revision: Str({
+      description:
+        'What it resolved to when the first phase started; every later phase and retry reads exactly this: a Hub ' +
+        'commit sha, an S3 ETag (one object) or the sha256 of the listing of keys and ETags (a prefix).',
+      maxLength: 128,
+    }),
+    bytes: Int({ description: 'Bytes staged.', minimum: 0 }),
+  },
+  { description: 'A remote input (hf://, s3://) and the content it resolved to.' },
+);
+
+export const Inputs = () =>
+  Type.Optional(
+    List(InputStatus, {
+      description: 'Remote inputs and what they resolved to (pvc:// and file:// inputs are read in place).',
+      maxItems: 64,
+      'x-kubernetes-list-type': 'atomic',
+    }),
+  );
 
 export const ModelRef = Obj(
   {
@@ -273,6 +366,7 @@ export function RunFields() {
         maximum: 31_536_000,
       }),
     ),
+    storage: Type.Optional(Storage),
     suspend: Defaulted(
       Bool({
         description:

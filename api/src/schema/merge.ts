@@ -7,10 +7,12 @@ import {
   Density,
   DTYPES,
   Dtype,
+  Inputs,
   MaxShardSize,
   Message,
   ModelRef,
   ObservedGeneration,
+  OutputUri,
   Progress,
   Results,
   RunFields,
@@ -119,7 +121,7 @@ export const MergeParameters = Obj(
 
 export const MergeOutput = Obj(
   {
-    uri: ArtifactUri('Directory for the merged model (or ticket), results.json and interference.json.'),
+    uri: OutputUri('Directory for the merged model (or ticket), results.json and interference.json.'),
     kind: Defaulted(
       StringEnum(MERGE_OUTPUT_KINDS, {
         description:
@@ -239,6 +241,7 @@ export const TicketMergeStatus = Obj(
     progress: Type.Optional(Progress),
     interference: Type.Optional(Interference),
     results: Type.Optional(Results),
+    inputs: Inputs(),
     output: Type.Optional(
       Obj(
         {

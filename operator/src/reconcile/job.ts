@@ -1,7 +1,15 @@
 // The desired batch/v1 Job of one phase of a LotaAdaptation or TicketMerge: pure, from the resource and the
 // phase machine's `start` action. docs/trainer-contract.md is the contract the pod spec implements.
 
-import { PERMANENT_EXIT_CODES, TRAINER_DEFAULTS, TRAINER_ENV, type TrainerPhase } from '@lota/api/trainer-contract';
+import {
+  CACHE_MOUNT_PATH,
+  PERMANENT_EXIT_CODES,
+  STORAGE_ENV,
+  STORAGE_SECRET_KEYS,
+  TRAINER_DEFAULTS,
+  TRAINER_ENV,
+  type TrainerPhase,
+} from '@lota/api/trainer-contract';
 import type { ResolvedAdaptationSpec, ResolvedMergeSpec } from '@lota/api/types';
 import { parseArtifactUri } from '@lota/api/uri';
 import type { ObjectMeta } from '../kube/resources.ts';
@@ -12,6 +20,16 @@ export const TRAINER_COMMAND = 'lota-trainer';
 /** The user the trainer runs as when the image does not say (PSS restricted requires non-root). */
 export const TRAINER_UID = 65532;
 const SCRATCH_VOLUME = 'scratch';
+const CACHE_VOLUME = 'lota-cache';
+
+/** The operator's defaults for remote artifacts (flags / Helm values); spec.storage overrides each. */
+export interface StorageDefaults {
+  hubEndpoint?: string;
+  s3Endpoint?: string;
+  s3Region?: string;
+  s3ForcePathStyle?: boolean;
+  cacheClaim?: string;
+}
 
 /** Where a Job remembers the phase's earlier Jobs, so that attempts and backoffLimit add up across them. */
 export const ANNOTATIONS = {
@@ -36,6 +54,36 @@ export interface JobInput {
   prior?: { attempts: number; failures: number };
   /** Failed attempts this Job may still have: backoffLimit less the failures of earlier Jobs. */
   retryBudget?: number;
+  storageDefaults?: StorageDefaults;
+}
+
+/**
+ * Environment and volume for hf:// and s3:// artifacts: endpoints, the credentials Secret's keys (a Secret of the
+ * resource's own namespace: a pod cannot reference another), and the shared cache claim.
+ */
+export function storagePodParts(resolved: ResolvedAdaptationSpec | ResolvedMergeSpec, defaults: StorageDefaults = {}) {
+  const storage = resolved.storage ?? {};
+  const env: { name: string; value?: string; valueFrom?: unknown }[] = [];
+  const set = (name: string, value: string | undefined) => {
+    if (value !== undefined) env.push({ name, value });
+  };
+  set(STORAGE_ENV.hubEndpoint, storage.hubEndpoint ?? defaults.hubEndpoint);
+  set(STORAGE_ENV.s3Endpoint, storage.s3?.endpoint ?? defaults.s3Endpoint);
+  set(STORAGE_ENV.region, storage.s3?.region ?? defaults.s3Region);
+  const pathStyle = storage.s3?.forcePathStyle ?? defaults.s3ForcePathStyle;
+  if (pathStyle !== undefined) set(TRAINER_ENV.s3ForcePathStyle, String(pathStyle));
+  if (storage.secretRef) {
+    for (const key of STORAGE_SECRET_KEYS) {
+      env.push({ name: key, valueFrom: { secretKeyRef: { name: storage.secretRef.name, key, optional: true } } });
+    }
+  }
+  const cacheClaim = storage.cacheClaimName ?? defaults.cacheClaim;
+  set(TRAINER_ENV.cacheDir, cacheClaim ? CACHE_MOUNT_PATH : `${TRAINER_DEFAULTS.scratchDir}/cache`);
+  return {
+    env,
+    volumeMounts: cacheClaim ? [{ name: CACHE_VOLUME, mountPath: CACHE_MOUNT_PATH }] : [],
+    volumes: cacheClaim ? [{ name: CACHE_VOLUME, persistentVolumeClaim: { claimName: cacheClaim } }] : [],
+  };
 }
 
 /** Every pvc:// claim a phase touches, and whether it must be writable (it holds output.uri). */
@@ -56,7 +104,8 @@ export function claimMounts(resolved: ResolvedAdaptationSpec | ResolvedMergeSpec
 
 function collectUris(value: unknown, out: string[] = []): string[] {
   if (typeof value === 'string') {
-    if (/^[a-z][a-z0-9+.-]*:\/\//.test(value)) out.push(value);
+    // Artifact URIs only (spec.storage holds http(s) endpoints).
+    if (/^(pvc|file|hf|s3):\/\//.test(value)) out.push(value);
   } else if (Array.isArray(value)) {
     for (const v of value) collectUris(v, out);
   } else if (value && typeof value === 'object') {
@@ -101,6 +150,7 @@ export function desiredJob(input: JobInput) {
     { name: 'TMPDIR', value: '/tmp' },
   ];
   if (trainer.backend !== 'auto') contractEnv.push({ name: TRAINER_ENV.backend, value: trainer.backend });
+  const storage = storagePodParts(resolved, input.storageDefaults);
 
   return {
     apiVersion: 'batch/v1',
@@ -173,7 +223,7 @@ export function desiredJob(input: JobInput) {
               image: trainer.image ?? input.defaultImage,
               ...(trainer.imagePullPolicy && { imagePullPolicy: trainer.imagePullPolicy }),
               command: [TRAINER_COMMAND, phase],
-              env: [...contractEnv, ...(trainer.env ?? [])],
+              env: [...contractEnv, ...storage.env, ...(trainer.env ?? [])],
               ports: [{ name: 'progress', containerPort: TRAINER_DEFAULTS.progressPort, protocol: 'TCP' }],
               resources: {
                 ...(Object.keys(requests).length > 0 && { requests }),
@@ -197,6 +247,7 @@ export function desiredJob(input: JobInput) {
                   mountPath: `${TRAINER_DEFAULTS.pvcRoot}/${c.claim}`,
                   readOnly: !c.writable,
                 })),
+                ...storage.volumeMounts,
               ],
             },
           ],
@@ -206,6 +257,7 @@ export function desiredJob(input: JobInput) {
               name: `pvc-${i}`,
               persistentVolumeClaim: { claimName: c.claim, readOnly: !c.writable },
             })),
+            ...storage.volumes,
           ],
         },
       },

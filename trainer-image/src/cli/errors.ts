@@ -6,6 +6,7 @@ import { DatasetError } from '../data/jsonl.ts';
 import { BaseModelMismatchError, InvalidSpecError } from '../errors.ts';
 import { InvalidArtifactError } from '../io/errors.ts';
 import { ConfigError } from '../model/config.ts';
+import { StorageError } from '../storage/errors.ts';
 import { TokenizerError } from '../tokenizer/tokenizer.ts';
 
 export interface Classified {
@@ -28,6 +29,11 @@ const TRANSIENT_CODES = new Set([
 export function classify(error: unknown): Classified {
   if (error instanceof InvalidSpecError || error instanceof ValidationError || error instanceof ArtifactUriError) {
     return { exitCode: EXIT.invalidSpec, reason: 'InvalidSpec' };
+  }
+  if (error instanceof StorageError) {
+    return error.permanent
+      ? { exitCode: EXIT.invalidInput, reason: error.reason }
+      : { exitCode: EXIT.transientIo, reason: 'TransientIOError' };
   }
   if (error instanceof BackendError) return { exitCode: EXIT.invalidSpec, reason: 'InvalidSpec' };
   if (error instanceof BaseModelMismatchError)

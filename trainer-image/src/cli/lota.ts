@@ -3,7 +3,7 @@
 // the manifest through the operator's own phase machine, with local `lota-trainer` processes as the executor, and
 // prints the status as it changes; at the end, each merge's scores on its inputs' held-out sets.
 import { rm } from 'node:fs/promises';
-import { resolveArtifactUri } from '@lota/api';
+import { isRemoteUri, resolveArtifactUri } from '@lota/api';
 import type { MachineStatus, Transition } from '@lota/api/phase-machine';
 import { Command } from 'commander';
 import { LocalExecutor, nameOf } from '../run/local-executor.ts';
@@ -73,6 +73,12 @@ async function run(
   const resources = await readManifest(manifest);
   if (options.fresh) {
     for (const r of resources) {
+      if (isRemoteUri(r.spec.output.uri)) {
+        process.stderr.write(
+          `--fresh: ${r.spec.output.uri} is remote and kept; delete it with the store's own tools\n`,
+        );
+        continue;
+      }
       await rm(resolveArtifactUri(r.spec.output.uri, options.pvcRoot ? { pvcRoot: options.pvcRoot } : {}), {
         recursive: true,
         force: true,

@@ -27,6 +27,8 @@ import { trainFull } from '../phases/train-full.ts';
 import { trainLora } from '../phases/train-lora.ts';
 import { trainSparse } from '../phases/train-sparse.ts';
 import type { ProgressSink } from '../progress/sink.ts';
+import { storageConfigFromEnv } from '../storage/config.ts';
+import { type Staged, stagePhase } from '../storage/stage.ts';
 import { classify } from './errors.ts';
 
 export interface TrainerEnv {
@@ -41,6 +43,7 @@ export interface TrainerEnv {
   progressPort: number;
   podIp?: string;
   backend?: string;
+  scratchDir?: string;
 }
 
 /** Reads and checks the contract environment; anything wrong is an InvalidSpecError naming the variable. */
@@ -92,6 +95,7 @@ export function readTrainerEnv(phaseArg: string, env: NodeJS.ProcessEnv = proces
     progressPort: port,
     ...(env[TRAINER_ENV.podIp] ? { podIp: env[TRAINER_ENV.podIp] } : {}),
     ...(env[TRAINER_ENV.backend] ? { backend: env[TRAINER_ENV.backend] } : {}),
+    ...(env[TRAINER_ENV.scratchDir] ? { scratchDir: env[TRAINER_ENV.scratchDir] } : {}),
   };
 }
 
@@ -119,14 +123,26 @@ export interface PhaseRun {
 }
 
 /** Runs the phase with a prepared env; never throws (failures become a Failed termination message). */
-export async function runPhase(env: TrainerEnv, sink: ProgressSink): Promise<PhaseRun> {
+export async function runPhase(remoteEnv: TrainerEnv, sink: ProgressSink): Promise<PhaseRun> {
+  let env = remoteEnv;
   const pvc = { pvcRoot: env.pvcRoot };
   let termination: TerminationMessage;
   let exitCode: number = EXIT.ok;
   let reused = false;
+  let staged: Staged | undefined;
   try {
-    const outputUri = outputUriOf(env);
-    if (outputUri === undefined) throw new InvalidSpecError('spec.output.uri is missing');
+    if (outputUriOf(env) === undefined) throw new InvalidSpecError('spec.output.uri is missing');
+    // hf:// and s3:// inputs are staged into the cache and an s3:// output into scratch; the phase sees file:// URIs.
+    staged = await stagePhase({
+      spec: env.spec,
+      ticketRefs: env.ticketRefs,
+      pvcRoot: env.pvcRoot,
+      scratchDir: env.scratchDir ?? TRAINER_DEFAULTS.scratchDir,
+      config: storageConfigFromEnv(),
+      log: (line) => sink.info(line),
+    });
+    env = { ...env, spec: staged.spec, ticketRefs: staged.ticketRefs };
+    const outputUri = outputUriOf(env) as string;
     const recordPath = resolveArtifactUri(joinArtifactUri(outputUri, ARTIFACTS.phaseRecord(env.phase)), pvc);
     const recorded = await readFile(recordPath, 'utf8').catch(() => undefined);
     if (recorded !== undefined) {
@@ -136,8 +152,16 @@ export async function runPhase(env: TrainerEnv, sink: ProgressSink): Promise<Pha
     } else {
       await selectBackend(env.backend, (line) => sink.info(line));
       const outcome = await execute(env, sink);
-      termination = { version: 1, phase: env.phase, outcome: 'Succeeded', reason: 'Completed', ...outcome };
+      termination = staged.toRemote({
+        version: 1,
+        phase: env.phase,
+        outcome: 'Succeeded',
+        reason: 'Completed',
+        ...outcome,
+        ...(staged.inputs.length > 0 && { inputs: staged.inputs }),
+      });
       await writeAtomic(recordPath, `${fitTermination(termination)}\n`);
+      await staged.publish();
     }
   } catch (error) {
     const { exitCode: code, reason } = classify(error);
