@@ -599,6 +599,10 @@ describe('two replicas', () => {
       currentContext: admin.currentContext,
     });
     const renewDeadlineMs = 4000;
+    // Timers wake by libuv's cached loop time, which lags performance.now(): a timer set for the deadline can run a
+    // little before it by the elector's clock. This clock runs 2% slow so that every wake-up is early.
+    const lagging = () => performance.now() * 0.98;
+    let steppedDown = false;
     const elector = new LeaderElector({
       client: new KubeClient(kc),
       namespace: ns,
@@ -608,16 +612,21 @@ describe('two replicas', () => {
       leaseDurationMs: 15_000,
       renewDeadlineMs,
       retryPeriodMs: 1000,
+      clock: lagging,
     });
     const run = elector.run(
       () => {},
-      () => {},
+      () => {
+        steppedDown = true;
+      },
     );
     try {
       await waitFor('leading', async () => elector.isLeader());
       proxy.stall();
-      // Others take over 15 s after the last renewal they saw; this one must have stopped well before.
+      // Others take over 15 s after the last renewal they saw; this one must have stopped well before, and said so
+      // (the operator's lota_leader gauge and its exit hang on that call, not on isLeader()).
       await waitFor('stopped leading', async () => !elector.isLeader(), { timeoutMs: renewDeadlineMs + 3000 });
+      await waitFor('stepped down', async () => steppedDown, { timeoutMs: 1000 });
     } finally {
       elector.stop();
       proxy.resume();

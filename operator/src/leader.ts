@@ -135,12 +135,21 @@ export class LeaderElector {
 
   /** A renewal sent at `sentAt` succeeded: leadership holds until sentAt + renew deadline. */
   private renewed(sentAt: number): void {
-    const { renewDeadlineMs, clock, log } = this.opts;
-    this.validUntil = Math.max(this.validUntil, sentAt + renewDeadlineMs);
+    this.validUntil = Math.max(this.validUntil, sentAt + this.opts.renewDeadlineMs);
+    this.armStepDown();
+  }
+
+  /**
+   * Steps down when the clock reaches validUntil. Timers wake by libuv's cached loop time, which can run ahead of
+   * the clock: a wake-up before the deadline re-arms for the rest instead of giving up.
+   */
+  private armStepDown(): void {
+    const { clock, log } = this.opts;
     clearTimeout(this.lostTimer);
     this.lostTimer = setTimeout(
       () => {
-        if (!this.leading || clock() < this.validUntil) return;
+        if (!this.leading) return;
+        if (clock() < this.validUntil) return this.armStepDown();
         this.leading = false;
         log.error({ lease: this.opts.name }, 'lost leadership: could not renew the lease in time');
         this.onLost?.();
