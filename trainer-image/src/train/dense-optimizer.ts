@@ -1,6 +1,9 @@
-// Applies an update rule to whole parameter tensors, keeping one state tensor per slot per trainable parameter.
+// Applies an update rule to whole parameter tensors, keeping one state tensor per slot per trainable parameter. On
+// the native backend the Adam family runs as TensorFlow's fused kernel instead (fused-adam.ts), same steps.
 import * as tf from '@tensorflow/tfjs';
+import { nativeOps } from '../backend/native-ops.ts';
 import type { Parameters, SparseGradients } from '../model/llama.ts';
+import { FusedAdam } from './fused-adam.ts';
 import type { UpdateRule } from './update-rules.ts';
 
 /** What the training loop needs from an optimizer; the sparse LoTA optimizer implements the same. */
@@ -26,18 +29,26 @@ export class DenseOptimizer implements Optimizer {
   readonly rule: UpdateRule;
   private readonly params: Parameters;
   private readonly state = new Map<string, tf.Variable[]>();
+  private readonly fused: FusedAdam | undefined;
   private step = 0;
 
   constructor(rule: UpdateRule, params: Parameters, trainable: Iterable<string>) {
     this.rule = rule;
     this.params = params;
+    const targets = new Map<string, tf.Variable>();
     for (const name of trainable) {
       const p = params.get(name);
       if (p === undefined) throw new Error(`optimizer: trainable parameter "${name}" does not exist`);
-      this.state.set(
-        name,
-        rule.stateSlots.map(() => variableOf(tf.zerosLike(p))),
-      );
+      targets.set(name, p);
+    }
+    const ops = rule.adam && nativeOps();
+    if (ops && rule.adam) this.fused = new FusedAdam(ops, rule.adam, targets);
+    else {
+      for (const [name, p] of targets)
+        this.state.set(
+          name,
+          rule.stateSlots.map(() => variableOf(tf.zerosLike(p))),
+        );
     }
   }
 
@@ -47,6 +58,10 @@ export class DenseOptimizer implements Optimizer {
 
   apply(grads: ReadonlyMap<string, tf.Tensor>, lr: number): void {
     this.step++;
+    if (this.fused !== undefined) {
+      this.fused.apply(this.params, grads, this.step, lr);
+      return;
+    }
     for (const [name, slots] of this.state) {
       const grad = grads.get(name);
       if (grad === undefined) throw new Error(`optimizer: no gradient for trainable parameter "${name}"`);
@@ -60,6 +75,7 @@ export class DenseOptimizer implements Optimizer {
   }
 
   dispose(): void {
+    this.fused?.dispose();
     for (const slots of this.state.values()) for (const s of slots) s.dispose();
     this.state.clear();
   }

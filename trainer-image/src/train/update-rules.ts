@@ -12,8 +12,19 @@ export interface UpdateRule {
   readonly name: string;
   /** Names of the state slots; each slot is a tensor shaped like the value, starting at zeros. */
   readonly stateSlots: readonly string[];
+  /** Set by the Adam family, so that an optimizer can run the same update as one fused kernel (fused-adam.ts). */
+  readonly adam?: AdamHyperparameters;
   /** One step; `step` counts from 1 (bias correction needs it). */
   update(value: tf.Tensor, grad: tf.Tensor, state: readonly tf.Tensor[], step: number, lr: number): UpdateResult;
+}
+
+export interface AdamHyperparameters {
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** AdamW's decoupled decay (weights shrink directly) rather than Adam's L2 term on the gradient. */
+  decoupled: boolean;
 }
 
 function slot(state: readonly tf.Tensor[], i: number, rule: string): tf.Tensor {
@@ -34,6 +45,7 @@ function adamFamily(name: string, decoupled: boolean, options: AdamOptions): Upd
   return {
     name,
     stateSlots: ['exp_avg', 'exp_avg_sq'],
+    adam: { beta1, beta2, eps, weightDecay, decoupled },
     update(value, grad, state, step, lr) {
       let g = grad;
       let p = value;

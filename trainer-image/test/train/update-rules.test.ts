@@ -1,4 +1,5 @@
-// Each update rule takes the same steps as its torch.optim counterpart, on tensors of any shape.
+// Each update rule takes the same steps as its torch.optim counterpart, on tensors of any shape, and so does the
+// optimizer that applies it to parameters (on native, Adam and AdamW run as TensorFlow's fused kernel there).
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '../../src/data/random.ts';
+import { DenseOptimizer } from '../../src/train/dense-optimizer.ts';
 import {
   adam,
   adamw,
@@ -88,6 +90,28 @@ describe.each(testBackends())('on %s', (backend) => {
             expect(Math.max(...got.map((x, i) => Math.abs(x - (want[i] as number))))).toBeLessThan(2e-6);
           }
         }
+      });
+
+      it('through DenseOptimizer on parameters, leaking no tensors', () => {
+        const { value, grads } = inputsOf(index);
+        const before = tf.memory().numTensors;
+        const start = tf.tensor(value, [3, 4]);
+        const params = new Map([['w', tf.variable(start)]]);
+        start.dispose();
+        const optimizer = new DenseOptimizer(rule, params, ['w']);
+        for (const [step, g] of grads.entries()) {
+          const grad = tf.tensor(g, [3, 4]);
+          optimizer.apply(new Map([['w', grad]]), LR);
+          grad.dispose();
+          const got = [...(params.get('w') as tf.Variable).dataSync()];
+          const want = expected[index]?.[step] as number[];
+          // Tighter than the rules' bound: every path is within 1.2e-7 here, while the fused kernel without its
+          // float32 (1 − β2) correction drifts to 1.3e-6.
+          expect(Math.max(...got.map((x, i) => Math.abs(x - (want[i] as number))))).toBeLessThan(5e-7);
+        }
+        optimizer.dispose();
+        (params.get('w') as tf.Variable).dispose();
+        expect(tf.memory().numTensors).toBe(before);
       });
     },
   );
