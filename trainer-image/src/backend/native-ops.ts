@@ -11,6 +11,7 @@ interface NodeBackend {
     TF_ATTR_TYPE: number;
     TF_ATTR_SHAPE: number;
     TF_FLOAT: number;
+    TF_INT32: number;
   };
   executeMultipleOutputs(name: string, attrs: OpAttr[], inputs: tf.Tensor[], numOutputs: number): tf.Tensor[];
 }
@@ -21,7 +22,11 @@ interface OpAttr {
   value: string | boolean | number | number[];
 }
 
-export type AttrValue = { string: string } | { bool: boolean } | { float32: true } | { shape: readonly number[] };
+export type AttrValue =
+  | { string: string }
+  | { bool: boolean }
+  | { dtype: 'float32' | 'int32' }
+  | { shape: readonly number[] };
 
 export interface NativeOps {
   /** Runs TensorFlow op `name` eagerly; its outputs are tfjs tensors (resource handles come back as dtype string). */
@@ -36,7 +41,12 @@ export function nativeOps(): NativeOps | undefined {
   const attr = (name: string, value: AttrValue): OpAttr => {
     if ('string' in value) return { name, type: binding.TF_ATTR_STRING, value: value.string };
     if ('bool' in value) return { name, type: binding.TF_ATTR_BOOL, value: value.bool };
-    if ('float32' in value) return { name, type: binding.TF_ATTR_TYPE, value: binding.TF_FLOAT };
+    if ('dtype' in value)
+      return {
+        name,
+        type: binding.TF_ATTR_TYPE,
+        value: value.dtype === 'float32' ? binding.TF_FLOAT : binding.TF_INT32,
+      };
     return { name, type: binding.TF_ATTR_SHAPE, value: [...value.shape] };
   };
   return {

@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { AttrValue, NativeOps } from '../backend/native-ops.ts';
 import type { AdamHyperparameters } from './update-rules.ts';
 
-const FLOAT: AttrValue = { float32: true };
+const FLOAT: AttrValue = { dtype: 'float32' };
 let variables = 0;
 
 interface Slots {
