@@ -56,6 +56,11 @@ export class DenseOptimizer implements Optimizer {
     return this.step;
   }
 
+  /** Bytes of optimizer state that tf.memory() does not see (the fused Adam's moments on native), else 0. */
+  get untrackedStateBytes(): number {
+    return this.fused?.stateBytes ?? 0;
+  }
+
   apply(grads: ReadonlyMap<string, tf.Tensor>, lr: number): void {
     this.step++;
     if (this.fused !== undefined) {

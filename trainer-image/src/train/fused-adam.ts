@@ -30,12 +30,15 @@ export class FusedAdam {
   private readonly constants: tf.Tensor[];
   /** √k of the header: the kernel's v over torch's. */
   private readonly sqrtK: number;
+  /** Bytes of the two moments, which live outside tfjs (tf.memory() does not count them). */
+  readonly stateBytes: number;
 
   constructor(ops: NativeOps, hyper: AdamHyperparameters, params: ReadonlyMap<string, tf.Tensor>) {
     this.ops = ops;
     this.hyper = hyper;
     this.sqrtK = Math.sqrt((1 - Math.fround(hyper.beta2)) / Math.fround(1 - hyper.beta2));
     this.constants = [tf.scalar(0), tf.scalar(hyper.beta1), tf.scalar(hyper.beta2)];
+    this.stateBytes = [...params.values()].reduce((bytes, p) => bytes + 2 * 4 * p.size, 0);
     for (const [name, p] of params) {
       const slots = { param: this.variable(p.shape), m: this.variable(p.shape), v: this.variable(p.shape) };
       for (const moment of [slots.m, slots.v]) this.assign(moment, tf.zeros(p.shape), true);
