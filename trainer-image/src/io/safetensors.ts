@@ -5,6 +5,7 @@
 //            and must cover it exactly: no holes, no overlaps.
 // The reader validates the whole header on open and then reads one tensor at a time with positioned reads, so a
 // checkpoint never has to fit one Buffer. The writer lays the header out first and takes tensors one at a time.
+import { createHash, type Hash } from 'node:crypto';
 import { type FileHandle, open, rename, rm } from 'node:fs/promises';
 import {
   DTYPE_BYTES,
@@ -261,6 +262,14 @@ function ioError(path: string, error: unknown, reason: ArtifactReason): Error {
   return error as Error;
 }
 
+export interface WriterOptions {
+  /**
+   * Hash the file as it is written, so its sha256 needs no second read: taken when the tensors are written in the
+   * order they were declared (each write then continues the file where the previous one ended).
+   */
+  sha256?: boolean;
+}
+
 /**
  * Writes a safetensors file whose tensors are declared up front (so the header is final) and then given one at a
  * time, in any order. Writes to `<path>.partial` and renames on `close()`, so a file at `path` is always complete.
@@ -272,29 +281,49 @@ export class SafetensorsWriter {
   private readonly pending: Set<string>;
   /** Bytes the file will hold. */
   readonly bytes: number;
+  /** The running sha256 while every write has continued the file in order; undefined once one did not. */
+  private hash: Hash | undefined;
+  private hashedTo = 0;
+  private digest: string | undefined;
 
-  private constructor(path: string, file: FileHandle, layout: Map<string, TensorInfo>, bytes: number) {
+  private constructor(
+    path: string,
+    file: FileHandle,
+    layout: Map<string, TensorInfo>,
+    bytes: number,
+    hash: Hash | undefined,
+    hashedTo: number,
+  ) {
     this.path = path;
     this.file = file;
     this.layout = layout;
     this.pending = new Set(layout.keys());
     this.bytes = bytes;
+    this.hash = hash;
+    this.hashedTo = hashedTo;
   }
 
   static async create(
     path: string,
     specs: readonly TensorSpec[],
     metadata: Record<string, string> = {},
+    options: WriterOptions = {},
   ): Promise<SafetensorsWriter> {
     const { header, layout, bytes } = planFile(specs, metadata);
     const file = await open(`${path}.partial`, 'w');
     try {
       await writeAll(file, header, 0);
-      return new SafetensorsWriter(path, file, layout, bytes);
+      const hash = options.sha256 ? createHash('sha256').update(header) : undefined;
+      return new SafetensorsWriter(path, file, layout, bytes, hash, header.length);
     } catch (error) {
       await file.close();
       throw error;
     }
+  }
+
+  /** sha256 (hex) of the finished file when it was hashed while written (WriterOptions.sha256), else undefined. */
+  get sha256(): string | undefined {
+    return this.digest;
   }
 
   /**
@@ -313,7 +342,16 @@ export class SafetensorsWriter {
     if (array.length !== info.size) {
       throw new Error(`${this.path}: tensor '${name}' has ${info.size} elements; got ${array.length}`);
     }
-    await writeAll(this.file, new Uint8Array(array.buffer, array.byteOffset, array.byteLength), info.begin);
+    const bytes = new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
+    const written = writeAll(this.file, bytes, info.begin);
+    // hashed while the thread pool copies the same (unchanging) bytes into the file
+    if (this.hash && info.begin === this.hashedTo) {
+      this.hash.update(bytes);
+      this.hashedTo = info.end;
+    } else {
+      this.hash = undefined;
+    }
+    await written;
   }
 
   /** Finishes the file; refuses if a declared tensor was never written. */
@@ -324,6 +362,7 @@ export class SafetensorsWriter {
       throw new Error(`${this.path}: tensors never written: ${[...this.pending].slice(0, 5).join(', ')}`);
     }
     await rename(`${this.path}.partial`, this.path);
+    if (this.hash && this.hashedTo === this.bytes) this.digest = this.hash.digest('hex');
   }
 
   /** Gives up: closes and removes the partial file. */
