@@ -40,19 +40,96 @@ export class SparseScratch {
 }
 
 /**
- * Calls fn(word, first) for every non-zero 32-bit word of the mask (bit t of `word` is entry first + t): a word at a
- * time, so sparse masks cost a loop exit per word rather than per byte. Unaligned bytes are copied once.
+ * The mask as 32-bit words (bit t of word w is entry 32w + t), so the loops below skip 32 unclaimed entries at a time;
+ * bytes that are unaligned or end in a partial word are copied once into a zero-padded buffer.
  */
-function forEachSetWord(mask: PackedMask, fn: (word: number, first: number) => void): void {
-  const bits = (mask.bits.byteOffset & 3) === 0 ? mask.bits : mask.bits.slice();
-  const words = new Uint32Array(bits.buffer, bits.byteOffset, bits.length >> 2);
-  for (let w = 0; w < words.length; w++) {
-    const word = words[w] as number;
-    if (word !== 0) fn(word, w << 5);
+function wordsOf(mask: PackedMask): Uint32Array {
+  const { bits } = mask;
+  if ((bits.byteOffset & 3) === 0 && (bits.length & 3) === 0) {
+    return new Uint32Array(bits.buffer, bits.byteOffset, bits.length >> 2);
   }
-  let tail = 0;
-  for (let b = words.length << 2; b < bits.length; b++) tail |= (bits[b] as number) << ((b & 3) << 3);
-  if (tail !== 0) fn(tail, words.length << 5);
+  const padded = new Uint8Array((bits.length + 3) & ~3);
+  padded.set(bits);
+  return new Uint32Array(padded.buffer);
+}
+
+/**
+ * sums[j] += fl32(δ·w) at each set entry j of one input (its values in order), with the sign and claim flags; returns
+ * the input's L1 norm. The loops are plain functions over typed arrays, without closures, so V8 keeps the running
+ * state in registers.
+ */
+function scatterAdd(
+  words: Uint32Array,
+  values: Float32Array,
+  w: number,
+  signWeight: number,
+  sums: Float32Array,
+  flags: Uint8Array,
+): number {
+  let k = 0;
+  let l1 = 0;
+  for (let word = 0; word < words.length; word++) {
+    let rest = words[word] as number;
+    const first = word << 5;
+    while (rest !== 0) {
+      const low = rest & -rest;
+      const j = first + 31 - Math.clz32(low);
+      rest ^= low;
+      const v = values[k++] as number;
+      l1 += Math.abs(v);
+      sums[j] = (sums[j] as number) + Math.fround(v * w);
+      const x = v * signWeight;
+      const f = flags[j] as number;
+      // branch-free: signs are random, so branches on them would mostly mispredict
+      flags[j] = f | CLAIMED | ((f & CLAIMED) << 1) | +(x > 0) | (+(x < 0) << 1);
+    }
+  }
+  return l1;
+}
+
+/**
+ * The merged δ at each entry some input claims: the sum, ÷ divisor and · lambda when given; packed into `delta` and
+ * added to `base` when given. Clears the scratch behind it and counts the shared entries and the sign conflicts.
+ */
+function finish(
+  words: Uint32Array,
+  sums: Float32Array,
+  flags: Uint8Array,
+  divisor: number | undefined,
+  lambda: number | undefined,
+  delta: Float32Array | undefined,
+  base: Float32Array | undefined,
+  changes: ChangeCounter | undefined,
+): { overlapping: number; signConflicts: number } {
+  let overlapping = 0;
+  let signConflicts = 0;
+  let k = 0;
+  for (let word = 0; word < words.length; word++) {
+    let rest = words[word] as number;
+    const first = word << 5;
+    while (rest !== 0) {
+      const low = rest & -rest;
+      const j = first + 31 - Math.clz32(low);
+      rest ^= low;
+      let m = sums[j] as number;
+      if (divisor !== undefined) m = Math.fround(m / divisor);
+      if (lambda !== undefined) m = Math.fround(m * lambda);
+      if (delta) delta[k] = m;
+      k++;
+      if (base) {
+        const before = base[j] as number;
+        const after = Math.fround(before + m);
+        base[j] = after;
+        changes?.addEntry(before, after);
+      }
+      const f = flags[j] as number;
+      overlapping += (f & SHARED) >> 3;
+      signConflicts += f & (f >> 1) & POSITIVE;
+      sums[j] = 0;
+      flags[j] = 0;
+    }
+  }
+  return { overlapping, signConflicts };
 }
 
 /** OR of the inputs' masks, a 32-bit word at a time where the bytes line up. */
@@ -71,10 +148,15 @@ function unionOf(entries: number, masks: readonly PackedMask[]): PackedMask {
   return { size: entries, bits };
 }
 
+/** Told each entry the merge changes in `base`: its value before and after (SurvivalCounter.addEntry). */
+export interface ChangeCounter {
+  addEntry(before: number, after: number): void;
+}
+
 /**
  * The merged δ of one tensor from sparse inputs (undefined: the input leaves the tensor alone; each input's values
- * match its mask's count, as the source checked). With `base`, θ = fl32(θ_base + δ) is written into it in place;
- * with `packed`, the merged δ is returned packed.
+ * match its mask's count, as the source checked). With `base`, θ = fl32(θ_base + δ) is written into it in place
+ * (and each entry some input claims is shown to `changes`); with `packed`, the merged δ is returned packed.
  */
 export function mergeSparseTensor(
   name: string,
@@ -83,35 +165,23 @@ export function mergeSparseTensor(
   rawWeights: readonly number[],
   params: ResolvedParameters,
   scratch: SparseScratch,
-  options: { base?: Float32Array; packed?: boolean } = {},
+  options: { base?: Float32Array; packed?: boolean; changes?: ChangeCounter } = {},
 ): SparseMergeResult {
-  const { base } = options;
+  const { base, changes } = options;
   const { sums, flags } = scratch.take(entries);
   const weights = rawWeights.map((w) => Math.fround(w));
   const l1 = inputs.map(() => 0);
   for (const [i, input] of inputs.entries()) {
     if (!input) continue;
-    const w = weights[i] as number;
-    const signWeight = rawWeights[i] as number; // the interference report's sign test takes the weight as given
-    const { values } = input;
-    let k = 0;
-    let sum = 0;
-    forEachSetWord(input.claimed, (word, first) => {
-      let rest = word;
-      while (rest !== 0) {
-        const low = rest & -rest;
-        const j = first + 31 - Math.clz32(low);
-        rest ^= low;
-        const v = values[k++] as number;
-        sum += Math.abs(v);
-        sums[j] = (sums[j] as number) + Math.fround(v * w);
-        const x = v * signWeight;
-        const f = flags[j] as number;
-        // branch-free: signs are random, so branches on them would mostly mispredict
-        flags[j] = f | CLAIMED | ((f & CLAIMED) << 1) | +(x > 0) | (+(x < 0) << 1);
-      }
-    });
-    l1[i] = sum;
+    // the interference report's sign test takes the weight as given
+    l1[i] = scatterAdd(
+      wordsOf(input.claimed),
+      input.values,
+      weights[i] as number,
+      rawWeights[i] as number,
+      sums,
+      flags,
+    );
   }
 
   const claims = inputs.map((input) => input?.claimed);
@@ -122,31 +192,18 @@ export function mergeSparseTensor(
   let total = 0;
   for (const w of weights) total = Math.fround(total + w);
   const divisor = params.normalize ? (Math.abs(total) < 1e-8 ? 1 : total) : 1;
-  const lambda = Math.fround(params.lambda);
   const claimed = countSet(union);
   const delta = options.packed ? new Float32Array(claimed) : undefined;
-  let overlapping = 0;
-  let signConflicts = 0;
-  let k = 0;
-  forEachSetWord(union, (word, first) => {
-    let rest = word;
-    while (rest !== 0) {
-      const low = rest & -rest;
-      const j = first + 31 - Math.clz32(low);
-      rest ^= low;
-      let m = sums[j] as number;
-      if (params.normalize) m = Math.fround(m / divisor);
-      if (params.lambda !== 1) m = Math.fround(m * lambda);
-      if (delta) delta[k] = m;
-      k++;
-      if (base) base[j] = (base[j] as number) + m;
-      const f = flags[j] as number;
-      overlapping += (f & SHARED) >> 3;
-      signConflicts += f & (f >> 1) & POSITIVE;
-      sums[j] = 0;
-      flags[j] = 0;
-    }
-  });
+  const { overlapping, signConflicts } = finish(
+    wordsOf(union),
+    sums,
+    flags,
+    params.normalize ? divisor : undefined,
+    params.lambda === 1 ? undefined : Math.fround(params.lambda),
+    delta,
+    base,
+    changes,
+  );
 
   const claimedBy = inputs.map((input) => input?.values.length ?? 0);
   const intersections = claims.map((a, i) =>
