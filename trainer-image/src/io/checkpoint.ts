@@ -110,6 +110,11 @@ export class Checkpoint {
     return this.shard(name).read(name, into);
   }
 
+  /** See SafetensorsReader.readPart. */
+  readPart(name: string, offset: number, into: Uint8Array): Promise<Uint8Array> {
+    return this.shard(name).readPart(name, offset, into);
+  }
+
   readFloat32(name: string): Promise<Float32Array> {
     return this.shard(name).readFloat32(name);
   }
@@ -275,6 +280,18 @@ export class CheckpointWriter {
     const file = this.shardOf.get(name);
     if (!file) throw new Error(`${this.dir}: tensor '${name}' was not declared`);
     return (this.writers.get(file) as SafetensorsWriter).write(name, data);
+  }
+
+  /** See SafetensorsWriter.writePart. */
+  writePart(name: string, bytes: Uint8Array): Promise<void> {
+    const file = this.shardOf.get(name);
+    if (!file) throw new Error(`${this.dir}: tensor '${name}' was not declared`);
+    return (this.writers.get(file) as SafetensorsWriter).writePart(name, bytes);
+  }
+
+  /** The dtype a tensor of stored dtype `dtype` is written in here. */
+  writtenDtype(dtype: Dtype): Dtype {
+    return isFloatDtype(dtype) ? OUTPUT_DTYPES[this.dtype].dtype : dtype;
   }
 
   /**

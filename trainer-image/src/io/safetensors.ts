@@ -134,6 +134,30 @@ export class SafetensorsReader {
     return bytes;
   }
 
+  /**
+   * Up to `into.length` of the tensor's stored bytes from byte `offset` of its data, into the start of `into`
+   * (fewer at its end): for copying a tensor in pieces.
+   */
+  async readPart(name: string, offset: number, into: Uint8Array): Promise<Uint8Array> {
+    const info = this.info(name);
+    const size = info.end - info.begin;
+    if (!(offset >= 0 && offset <= size)) throw new RangeError(`${this.path}: offset ${offset} outside ${name}`);
+    const bytes = into.subarray(0, Math.min(into.length, size - offset));
+    let done = 0;
+    while (done < bytes.length) {
+      const length = Math.min(IO_CHUNK, bytes.length - done);
+      const { bytesRead } = await this.file.read(bytes, done, length, info.begin + offset + done);
+      if (bytesRead === 0) {
+        throw new InvalidArtifactError(this.path, 'file ended inside the tensor data (truncated)', {
+          tensor: name,
+          reason: this.reason,
+        });
+      }
+      done += bytesRead;
+    }
+    return bytes;
+  }
+
   /** The tensor in its own dtype's typed array (F16/BF16 as raw 16-bit patterns). */
   async read(name: string, into?: Uint8Array): Promise<TensorArray> {
     const info = this.info(name);
@@ -285,6 +309,8 @@ export class SafetensorsWriter {
   private hash: Hash | undefined;
   private hashedTo = 0;
   private digest: string | undefined;
+  /** Bytes written so far of the tensors being written in parts. */
+  private readonly parts = new Map<string, number>();
 
   private constructor(
     path: string,
@@ -333,6 +359,7 @@ export class SafetensorsWriter {
   async write(name: string, data: TensorArray): Promise<void> {
     const info = this.layout.get(name);
     if (!info) throw new Error(`${this.path}: tensor '${name}' was not declared when the file was created`);
+    if (this.parts.has(name)) throw new Error(`${this.path}: tensor '${name}' is being written in parts`);
     if (!this.pending.delete(name)) throw new Error(`${this.path}: tensor '${name}' was already written`);
     let array = data;
     if (!matchesDtype(info.dtype, array)) {
@@ -342,12 +369,37 @@ export class SafetensorsWriter {
     if (array.length !== info.size) {
       throw new Error(`${this.path}: tensor '${name}' has ${info.size} elements; got ${array.length}`);
     }
-    const bytes = new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
-    const written = writeAll(this.file, bytes, info.begin);
+    await this.put(new Uint8Array(array.buffer, array.byteOffset, array.byteLength), info.begin);
+  }
+
+  /**
+   * Writes the next piece of a tensor's bytes, already in its dtype (a tensor copied as stored, in pieces of any
+   * size, in order); the tensor counts as written once its pieces cover it. Not to be mixed with write() for a tensor.
+   */
+  async writePart(name: string, bytes: Uint8Array): Promise<void> {
+    const info = this.layout.get(name);
+    if (!info) throw new Error(`${this.path}: tensor '${name}' was not declared when the file was created`);
+    if (!this.pending.has(name)) throw new Error(`${this.path}: tensor '${name}' was already written`);
+    const done = this.parts.get(name) ?? 0;
+    const size = info.end - info.begin;
+    if (done + bytes.length > size) {
+      throw new Error(`${this.path}: tensor '${name}' has ${size} bytes; got ${done + bytes.length}`);
+    }
+    if (done + bytes.length === size) {
+      this.pending.delete(name);
+      this.parts.delete(name);
+    } else {
+      this.parts.set(name, done + bytes.length);
+    }
+    await this.put(bytes, info.begin + done);
+  }
+
+  private async put(bytes: Uint8Array, position: number): Promise<void> {
+    const written = writeAll(this.file, bytes, position);
     // hashed while the thread pool copies the same (unchanging) bytes into the file
-    if (this.hash && info.begin === this.hashedTo) {
+    if (this.hash && position === this.hashedTo) {
       this.hash.update(bytes);
-      this.hashedTo = info.end;
+      this.hashedTo = position + bytes.length;
     } else {
       this.hash = undefined;
     }

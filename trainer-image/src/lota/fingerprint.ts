@@ -16,8 +16,17 @@ export class Fingerprinter {
   private readonly hash = createHash('sha256');
 
   add(name: string, info: { dtype: Dtype; shape: readonly number[] }, data: TensorArray): void {
+    this.begin(name, info);
+    this.update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  }
+
+  /** add() for a tensor read in pieces: begin, then update with each piece of its stored bytes in order. */
+  begin(name: string, info: { dtype: Dtype; shape: readonly number[] }): void {
     this.hash.update(`${JSON.stringify([name, info.dtype, info.shape])}\n`);
-    this.hash.update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  }
+
+  update(bytes: Uint8Array): void {
+    this.hash.update(bytes);
   }
 
   digest(): string {

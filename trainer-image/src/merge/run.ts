@@ -2,18 +2,19 @@
 // ticket, plus the interference report. One pass over the base, tensor by tensor in the fingerprint's order: read the
 // base tensor (hashing it into the fingerprint that tickets are checked against before the output is committed),
 // merge, write, drop. `sum` and `task-arithmetic` over tickets take the sparse path (sparse.ts): the tickets' entries
-// are scatter-added, nothing of a ticket is made dense, and the working memory is the tensor, a float32 + a byte of
-// scratch per entry and the tickets' own entries. The other methods and model inputs take the dense path: peak working
-// memory, for a tensor of n entries and N inputs, about (9N + 21)·n bytes (δ per input, sparsified copies and keep
-// masks, base, merged, output conversion, sign-election scratch). Either way it is set by the largest tensor (usually
-// the embedding), not by the model. Reading the next base tensor overlaps the merge of this one, and writing it the
-// hashing of the next (two read buffers); a model output is hashed as written, so its digest needs no second read.
+// are scatter-added, nothing of a ticket is made dense, and the working memory is two of the tensors, a float32 + two
+// bits of scratch per entry and the tickets' own entries. The other methods and model inputs take the dense path: peak
+// working memory, for a tensor of n entries and N inputs, about (9N + 21)·n bytes (δ per input, sparsified copies and
+// keep masks, base, merged, output conversion, sign-election scratch). Either way it is set by the largest tensor the
+// inputs change, not by the model: a tensor no ticket touches is copied through in 8 MiB pieces. Reading the next
+// base tensor overlaps the merge of this one, and writing it the hashing of the next; a model output is laid out in
+// the order it is written and hashed as written, so its digest needs no second read.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { InterferenceSummary } from '@lota/api/trainer-contract';
 import { Checkpoint, CheckpointWriter } from '../io/checkpoint.ts';
 import { type Digest, digestPath } from '../io/digest.ts';
-import { isFloatDtype, OUTPUT_DTYPES, type OutputDtype, type TensorArray, toFloat32 } from '../io/dtype.ts';
+import { type Dtype, isFloatDtype, OUTPUT_DTYPES, type OutputDtype, type TensorArray, toFloat32 } from '../io/dtype.ts';
 import { Fingerprinter, fingerprintOrder } from '../lota/fingerprint.ts';
 import { countSet, emptyMask, forEachSet, type PackedMask, setBit } from '../lota/mask.ts';
 import { seededRandom } from '../lota/random.ts';
@@ -129,10 +130,16 @@ function seedFor(seed: number, input: number, tensor: string): number {
   return h;
 }
 
-/** One base tensor as read (in a reused buffer), with the tickets' entries of it on the sparse path. */
+/** Bytes of an untouched tensor read, fingerprinted and written at a time. */
+const COPY_PIECE = 8 << 20;
+
+/**
+ * One base tensor as read (in a reused buffer), with the tickets' entries of it on the sparse path; raw is undefined
+ * for a tensor to be copied in pieces.
+ */
 interface Loaded {
   name: string;
-  raw: TensorArray;
+  raw: TensorArray | undefined;
   inputs: (SparseDelta | undefined)[] | undefined;
 }
 
@@ -173,14 +180,36 @@ export async function runMerge(spec: MergeSpec, io: MergeIo = {}): Promise<Merge
         ? await ModelSink.create(spec.output.dir, base, dtype, spec.output.maxShardBytes, spec.baseModel, survival)
         : new TicketSink(spec.output.path, dtype, base, spec, survival);
 
-    // Two buffers for the base tensors, used in turn: tensor i+1 is read into one while tensor i, in the other, is
-    // merged; a buffer is read into again only once the write of the tensor it held has finished.
+    // A tensor no ticket touches goes out as stored (when the output keeps its dtype): copied in pieces, never held
+    // whole. Two buffers for the other base tensors, used in turn: tensor i+1 is read into one while tensor i, in the
+    // other, is merged; a buffer is read into again only once the write of the tensor it held has finished.
+    const copied = (name: string) =>
+      tickets?.every((t) => !t.shapes.has(name)) === true && sink.copies(base.info(name).dtype);
     let largestBytes = 0;
-    for (const name of names) largestBytes = Math.max(largestBytes, base.info(name).end - base.info(name).begin);
+    for (const name of names) {
+      if (!copied(name)) largestBytes = Math.max(largestBytes, base.info(name).end - base.info(name).begin);
+    }
     const buffers = [new Uint8Array(largestBytes), new Uint8Array(largestBytes)] as const;
+    const pieces = names.some(copied) ? ([new Uint8Array(COPY_PIECE), new Uint8Array(COPY_PIECE)] as const) : undefined;
+    /** Copies an untouched tensor piece by piece (fingerprinted as read); returns the last piece's write, pending. */
+    const copy = async (name: string): Promise<{ last: Promise<void> }> => {
+      const size = base.info(name).end - base.info(name).begin;
+      let offset = 0;
+      let piece = 0;
+      let pending: Promise<void> = Promise.resolve();
+      do {
+        const bytes = await base.readPart(name, offset, (pieces as readonly Uint8Array[])[piece++ & 1] as Uint8Array);
+        fingerprinter?.update(bytes);
+        await pending; // the write of the piece before, from the other buffer
+        pending = handled(sink.copy(name, bytes));
+        offset += bytes.length;
+      } while (offset < size);
+      return { last: pending };
+    };
     const order = fingerprintOrder(names);
     const load = (index: number): Promise<Loaded> => {
       const name = order[index] as string;
+      if (copied(name)) return Promise.resolve({ name, raw: undefined, inputs: undefined });
       const read = base.read(name, buffers[index & 1]);
       const entries =
         sparse && isFloatDtype(base.info(name).dtype)
@@ -197,13 +226,19 @@ export async function runMerge(spec: MergeSpec, io: MergeIo = {}): Promise<Merge
       for (let index = 0; index < order.length; index++) {
         const { name, raw, inputs } = await (loading as Promise<Loaded>);
         const info = base.info(name);
-        fingerprinter?.add(name, info, raw);
+        if (raw) fingerprinter?.add(name, info, raw);
+        else fingerprinter?.begin(name, info);
         await writing;
         loading = index + 1 < order.length ? handled(load(index + 1)) : undefined;
         const done = () => io.onTensor?.(index + 1, names.length, name);
         const written = (promise: Promise<void>) => {
           writing = handled(promise.then(done));
         };
+        if (!raw) {
+          // (the whole copy is awaited here: the fingerprint takes its bytes before the next tensor's)
+          written((await copy(name)).last);
+          continue;
+        }
         if (!isFloatDtype(info.dtype)) {
           written(sink.passThrough(name, raw));
           continue;
@@ -296,6 +331,10 @@ export async function runMerge(spec: MergeSpec, io: MergeIo = {}): Promise<Merge
 }
 
 interface Sink {
+  /** Whether a base tensor of this stored dtype goes out as stored, so that it can be copied in pieces (copy()). */
+  copies(dtype: Dtype): boolean;
+  /** The next piece of the stored bytes of a tensor no input changes. */
+  copy(name: string, bytes: Uint8Array): Promise<void>;
   /** A non-float tensor, copied as stored. */
   passThrough(name: string, stored: TensorArray): Promise<void>;
   unchanged(name: string, base: Float32Array): Promise<void>;
@@ -347,6 +386,14 @@ class ModelSink implements Sink {
     return new ModelSink(writer, survival);
   }
 
+  copies(dtype: Dtype): boolean {
+    return this.writer.writtenDtype(dtype) === dtype;
+  }
+
+  copy(name: string, bytes: Uint8Array): Promise<void> {
+    return this.writer.writePart(name, bytes);
+  }
+
   passThrough(name: string, stored: TensorArray): Promise<void> {
     return this.writer.write(name, stored);
   }
@@ -396,6 +443,12 @@ class TicketSink implements Sink {
     this.spec = spec;
   }
 
+  /** A merged ticket holds only what changes: untouched tensors are read for the fingerprint alone. */
+  copies(): boolean {
+    return true;
+  }
+
+  async copy(): Promise<void> {}
   async passThrough(): Promise<void> {}
   async unchanged(): Promise<void> {}
 

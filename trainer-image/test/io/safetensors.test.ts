@@ -235,6 +235,35 @@ describe('hashing while writing', () => {
     );
   });
 
+  it('takes a tensor in pieces, reads it back in pieces, and still hashes the file', async () => {
+    const path = join(dir, 'pieces.safetensors');
+    const writer = await SafetensorsWriter.create(path, specs, {}, { sha256: true });
+    await writer.write('a', data.a as TensorArray);
+    const b = new Uint8Array((data.b as BigInt64Array).buffer);
+    await writer.writePart('b', b.subarray(0, 5));
+    await expect(writer.write('b', data.b as TensorArray)).rejects.toThrow(/being written in parts/);
+    await expect(writer.writePart('b', new Uint8Array(12))).rejects.toThrow(/has 16 bytes; got 17/);
+    await writer.writePart('b', b.subarray(5, 16));
+    await expect(writer.writePart('b', b.subarray(0, 1))).rejects.toThrow(/already written/);
+    await writer.writePart('c', new Uint8Array(0));
+    await writer.write('d', data.d as TensorArray);
+    await writer.close();
+    expect(writer.sha256).toBe(
+      createHash('sha256')
+        .update(await readFile(path))
+        .digest('hex'),
+    );
+    const reader = await SafetensorsReader.open(path);
+    const into = new Uint8Array(6);
+    const parts = [Array.from(await reader.readPart('b', 0, into)), Array.from(await reader.readPart('b', 6, into))];
+    expect(parts.map((p) => p.length)).toEqual([6, 6]);
+    expect(Array.from(await reader.readPart('b', 12, into))).toEqual(Array.from(b.subarray(12)));
+    expect([...parts.flat()]).toEqual(Array.from(b.subarray(0, 12)));
+    expect((await reader.readPart('b', 16, into)).length).toBe(0);
+    await expect(reader.readPart('b', 17, into)).rejects.toThrow(RangeError);
+    await reader.close();
+  });
+
   it('gives none when a tensor came out of order, or when not asked', async () => {
     const path = join(dir, 'unordered.safetensors');
     const writer = await SafetensorsWriter.create(path, specs, {}, { sha256: true });

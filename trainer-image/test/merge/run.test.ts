@@ -261,6 +261,35 @@ describe('runMerge refuses bad input by name', () => {
     );
   });
 
+  it('an untouched tensor larger than a copy piece is copied piece by piece, fingerprint and digest intact', async () => {
+    const bigDefs: TensorDef[] = [
+      { name: 'a.weight', shape: [8, 8] },
+      { name: 'big.weight', shape: [2100, 1024] }, // 8.4 MB: more than one 8 MiB piece
+      { name: 'z.weight', shape: [4, 4] },
+    ];
+    const bigShapes = new Map(bigDefs.map((d) => [d.name, d.shape]));
+    const values = new Map(bigDefs.map((d, i) => [d.name, randomValues(size(d.shape), 500 + i)]));
+    await writeModel(join(dir, 'big-base'), values, bigDefs);
+    const delta = new Map([['z.weight', sparseDelta(16, 3, 0.5)]]);
+    await writeTicketFile(join(dir, 'big-ticket.safetensors'), join(dir, 'big-base'), delta, bigShapes);
+    const out = join(dir, 'big-out');
+    const result = await runMerge({
+      method: 'sum',
+      baseModel: join(dir, 'big-base'),
+      inputs: [{ name: 't', path: join(dir, 'big-ticket.safetensors') }],
+      output: { kind: 'model', dir: out },
+    });
+    expect(result.output).toMatchObject(await digestPath(out));
+    const merged = await Checkpoint.open(out);
+    expect(await merged.readFloat32('big.weight')).toEqual(values.get('big.weight'));
+    expect(await merged.readFloat32('a.weight')).toEqual(values.get('a.weight'));
+    const z = values.get('z.weight') as Float32Array;
+    expect(await merged.readFloat32('z.weight')).toEqual(
+      z.map((x, i) => x + ((delta.get('z.weight') as Float32Array)[i] as number)),
+    );
+    await merged.close();
+  });
+
   it('a ticket holding a NaN or an infinite delta is refused', async () => {
     for (const [i, bad] of [Number.NaN, -Infinity].entries()) {
       const path = join(dir, `bad${i}.safetensors`);
