@@ -5,7 +5,6 @@
 //            and must cover it exactly: no holes, no overlaps.
 // The reader validates the whole header on open and then reads one tensor at a time with positioned reads, so a
 // checkpoint never has to fit one Buffer. The writer lays the header out first and takes tensors one at a time.
-import { createHash, type Hash } from 'node:crypto';
 import { type FileHandle, open, rename, rm } from 'node:fs/promises';
 import {
   DTYPE_BYTES,
@@ -19,6 +18,7 @@ import {
   viewAs,
 } from './dtype.ts';
 import { type ArtifactReason, InvalidArtifactError } from './errors.ts';
+import { ThreadHash } from './thread-hash.ts';
 
 export * from './dtype.ts';
 export { InvalidArtifactError } from './errors.ts';
@@ -289,7 +289,8 @@ function ioError(path: string, error: unknown, reason: ArtifactReason): Error {
 export interface WriterOptions {
   /**
    * Hash the file as it is written, so its sha256 needs no second read: taken when the tensors are written in the
-   * order they were declared (each write then continues the file where the previous one ended).
+   * order they were declared (each write then continues the file where the previous one ended). The hashing runs on
+   * a worker thread (ThreadHash); a write resolves once its bytes are both written and hashed.
    */
   sha256?: boolean;
 }
@@ -306,7 +307,7 @@ export class SafetensorsWriter {
   /** Bytes the file will hold. */
   readonly bytes: number;
   /** The running sha256 while every write has continued the file in order; undefined once one did not. */
-  private hash: Hash | undefined;
+  private hash: ThreadHash | undefined;
   private hashedTo = 0;
   private digest: string | undefined;
   /** Bytes written so far of the tensors being written in parts. */
@@ -317,7 +318,7 @@ export class SafetensorsWriter {
     file: FileHandle,
     layout: Map<string, TensorInfo>,
     bytes: number,
-    hash: Hash | undefined,
+    hash: ThreadHash | undefined,
     hashedTo: number,
   ) {
     this.path = path;
@@ -337,11 +338,12 @@ export class SafetensorsWriter {
   ): Promise<SafetensorsWriter> {
     const { header, layout, bytes } = planFile(specs, metadata);
     const file = await open(`${path}.partial`, 'w');
+    const hash = options.sha256 ? new ThreadHash() : undefined;
     try {
-      await writeAll(file, header, 0);
-      const hash = options.sha256 ? createHash('sha256').update(header) : undefined;
+      await Promise.all([writeAll(file, header, 0), hash?.update(header)]);
       return new SafetensorsWriter(path, file, layout, bytes, hash, header.length);
     } catch (error) {
+      await hash?.close();
       await file.close();
       throw error;
     }
@@ -397,28 +399,35 @@ export class SafetensorsWriter {
   private async put(bytes: Uint8Array, position: number): Promise<void> {
     const written = writeAll(this.file, bytes, position);
     // hashed while the thread pool copies the same (unchanging) bytes into the file
+    let hashed: Promise<void> | undefined;
     if (this.hash && position === this.hashedTo) {
-      this.hash.update(bytes);
+      hashed = this.hash.update(bytes);
       this.hashedTo = position + bytes.length;
-    } else {
+    } else if (this.hash) {
+      hashed = this.hash.close();
       this.hash = undefined;
     }
-    await written;
+    await Promise.all([written, hashed]);
   }
 
   /** Finishes the file; refuses if a declared tensor was never written. */
   async close(): Promise<void> {
     await this.file.close();
+    const hash = this.hash;
+    this.hash = undefined;
     if (this.pending.size > 0) {
+      await hash?.close();
       await rm(`${this.path}.partial`, { force: true });
       throw new Error(`${this.path}: tensors never written: ${[...this.pending].slice(0, 5).join(', ')}`);
     }
     await rename(`${this.path}.partial`, this.path);
-    if (this.hash && this.hashedTo === this.bytes) this.digest = this.hash.digest('hex');
+    if (hash) this.digest = await hash.digest();
   }
 
   /** Gives up: closes and removes the partial file. */
   async abort(): Promise<void> {
+    await this.hash?.close();
+    this.hash = undefined;
     await this.file.close().catch(() => {});
     await rm(`${this.path}.partial`, { force: true });
   }

@@ -15,7 +15,7 @@ import type { InterferenceSummary } from '@lota/api/trainer-contract';
 import { Checkpoint, CheckpointWriter } from '../io/checkpoint.ts';
 import { type Digest, digestPath } from '../io/digest.ts';
 import { type Dtype, isFloatDtype, OUTPUT_DTYPES, type OutputDtype, type TensorArray, toFloat32 } from '../io/dtype.ts';
-import { Fingerprinter, fingerprintOrder } from '../lota/fingerprint.ts';
+import { fingerprintOrder, ThreadFingerprinter } from '../lota/fingerprint.ts';
 import { countSet, emptyMask, forEachSet, type PackedMask, setBit } from '../lota/mask.ts';
 import { seededRandom } from '../lota/random.ts';
 import { type Survival, SurvivalCounter } from '../lota/survival.ts';
@@ -140,7 +140,13 @@ const COPY_PIECE = 8 << 20;
 interface Loaded {
   name: string;
   raw: TensorArray | undefined;
+  /** Resolves once the fingerprint has taken raw's bytes (they may change from then on). */
+  hashed: Promise<void> | undefined;
   inputs: (SparseDelta | undefined)[] | undefined;
+}
+
+function shared(bytes: number): Uint8Array {
+  return new Uint8Array(new SharedArrayBuffer(bytes));
 }
 
 /** The promise, marked as handled: it is awaited later, or dropped after a failure that is already being thrown. */
@@ -161,8 +167,7 @@ export async function runMerge(spec: MergeSpec, io: MergeIo = {}): Promise<Merge
     for (const source of sources) source.checkShapes(base);
     // One pass over the base, in the fingerprint's order, so a ticket's base is verified on the bytes the merge
     // reads anyway; the output is committed only after that check.
-    const fingerprinter =
-      sources.some((s) => s.kind === 'ticket') || spec.output.kind === 'ticket' ? new Fingerprinter() : undefined;
+    const fingerprinted = sources.some((s) => s.kind === 'ticket') || spec.output.kind === 'ticket';
     let fingerprint: string | undefined;
     let digests: Map<string, Digest> = new Map();
     const definition: MethodDefinition = MERGE_METHODS[spec.method];
@@ -189,8 +194,12 @@ export async function runMerge(spec: MergeSpec, io: MergeIo = {}): Promise<Merge
     for (const name of names) {
       if (!copied(name)) largestBytes = Math.max(largestBytes, base.info(name).end - base.info(name).begin);
     }
-    const buffers = [new Uint8Array(largestBytes), new Uint8Array(largestBytes)] as const;
-    const pieces = names.some(copied) ? ([new Uint8Array(COPY_PIECE), new Uint8Array(COPY_PIECE)] as const) : undefined;
+    // (shared memory: the hashing threads read the bytes in place)
+    const buffers = [shared(largestBytes), shared(largestBytes)] as const;
+    const pieces = names.some(copied) ? ([shared(COPY_PIECE), shared(COPY_PIECE)] as const) : undefined;
+    // The fingerprint is hashed on a thread of its own, fed in order: tensor i's bytes (by load(i), or by copy(i) in
+    // the loop) before load(i + 1) starts.
+    const fingerprinter = fingerprinted ? new ThreadFingerprinter() : undefined;
     /** Copies an untouched tensor piece by piece (fingerprinted as read); returns the last piece's write, pending. */
     const copy = async (name: string): Promise<{ last: Promise<void> }> => {
       const size = base.info(name).end - base.info(name).begin;
@@ -199,9 +208,9 @@ export async function runMerge(spec: MergeSpec, io: MergeIo = {}): Promise<Merge
       let pending: Promise<void> = Promise.resolve();
       do {
         const bytes = await base.readPart(name, offset, (pieces as readonly Uint8Array[])[piece++ & 1] as Uint8Array);
-        fingerprinter?.update(bytes);
-        await pending; // the write of the piece before, from the other buffer
-        pending = handled(sink.copy(name, bytes));
+        const hashed = fingerprinter?.update(bytes);
+        await pending; // the write and hashing of the piece before, from the other buffer
+        pending = handled(Promise.all([sink.copy(name, bytes), hashed]).then(() => {}));
         offset += bytes.length;
       } while (offset < size);
       return { last: pending };
@@ -209,13 +218,16 @@ export async function runMerge(spec: MergeSpec, io: MergeIo = {}): Promise<Merge
     const order = fingerprintOrder(names);
     const load = (index: number): Promise<Loaded> => {
       const name = order[index] as string;
-      if (copied(name)) return Promise.resolve({ name, raw: undefined, inputs: undefined });
-      const read = base.read(name, buffers[index & 1]);
+      if (copied(name)) return Promise.resolve({ name, raw: undefined, inputs: undefined, hashed: undefined });
+      const read = base.read(name, buffers[index & 1]).then((raw) => ({
+        raw,
+        hashed: fingerprinter ? handled(fingerprinter.add(name, base.info(name), raw)) : undefined,
+      }));
       const entries =
         sparse && isFloatDtype(base.info(name).dtype)
           ? Promise.all(sparse.map((s) => s.entries(name, base.info(name).size)))
           : undefined;
-      return Promise.all([read, entries]).then(([raw, inputs]) => ({ name, raw, inputs }));
+      return Promise.all([read, entries]).then(([{ raw, hashed }, inputs]) => ({ name, raw, inputs, hashed }));
     };
     const scratch = new SparseScratch();
     const perTensor = new Map<string, TensorInterference>();
@@ -224,21 +236,23 @@ export async function runMerge(spec: MergeSpec, io: MergeIo = {}): Promise<Merge
     let writing: Promise<void> = Promise.resolve();
     try {
       for (let index = 0; index < order.length; index++) {
-        const { name, raw, inputs } = await (loading as Promise<Loaded>);
+        const { name, raw, inputs, hashed } = await (loading as Promise<Loaded>);
         const info = base.info(name);
-        if (raw) fingerprinter?.add(name, info, raw);
-        else fingerprinter?.begin(name, info);
         await writing;
-        loading = index + 1 < order.length ? handled(load(index + 1)) : undefined;
+        const next = () => (index + 1 < order.length ? handled(load(index + 1)) : undefined);
         const done = () => io.onTensor?.(index + 1, names.length, name);
+        // the buffer is free again once the tensor is written and fingerprinted
         const written = (promise: Promise<void>) => {
-          writing = handled(promise.then(done));
+          writing = handled(Promise.all([promise, hashed]).then(done));
         };
         if (!raw) {
-          // (the whole copy is awaited here: the fingerprint takes its bytes before the next tensor's)
+          // the whole copy is fed to the fingerprint before the next tensor's read can be
+          fingerprinter?.begin(name, info);
           written((await copy(name)).last);
+          loading = next();
           continue;
         }
+        loading = next();
         if (!isFloatDtype(info.dtype)) {
           written(sink.passThrough(name, raw));
           continue;
@@ -249,7 +263,9 @@ export async function runMerge(spec: MergeSpec, io: MergeIo = {}): Promise<Merge
             written(sink.unchanged(name, baseValues));
             continue;
           }
-          // A model output gets θ in baseValues, in place; survival is counted on the entries that change.
+          // A model output gets θ in baseValues, in place (once the fingerprint has its bytes); survival is counted
+          // on the entries that change.
+          if (spec.output.kind === 'model') await hashed;
           const merged = mergeSparseTensor(
             name,
             baseValues.length,
@@ -296,13 +312,14 @@ export async function runMerge(spec: MergeSpec, io: MergeIo = {}): Promise<Merge
       }
       await writing;
       if (fingerprinter) {
-        fingerprint = fingerprinter.digest();
+        fingerprint = await fingerprinter.digest();
         for (const source of sources) source.checkFingerprint(fingerprint);
       }
       digests = await sink.close(fingerprint ?? '');
     } catch (error) {
       // nothing may still be writing into the files abort() removes
       await Promise.all([loading, writing].map((p) => p?.catch(() => {})));
+      await fingerprinter?.close();
       await sink.abort();
       throw error;
     }
