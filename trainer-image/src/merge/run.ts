@@ -7,8 +7,9 @@
 // working memory, for a tensor of n entries and N inputs, about (9N + 21)·n bytes (δ per input, sparsified copies and
 // keep masks, base, merged, output conversion, sign-election scratch). Either way it is set by the largest tensor the
 // inputs change, not by the model: a tensor no ticket touches is copied through in 8 MiB pieces. Reading the next
-// base tensor overlaps the merge of this one, and writing it the hashing of the next; a model output is laid out in
-// the order it is written and hashed as written, so its digest needs no second read.
+// base tensor overlaps the merge of this one; the fingerprint and the output's sha256 are hashed on two worker
+// threads beside it (the output is laid out in the order it is written and hashed as written: its digest needs no
+// second read).
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { InterferenceSummary } from '@lota/api/trainer-contract';
