@@ -9,8 +9,8 @@
 // ties ≤ 0.5×; ticket merge wall ≤ 1.5× the I/O floor.
 // Fairness: before each timed process its input files are read through once (so every run starts with them in the
 // page cache) and `sync` runs (so none pays for writing back an earlier run's output while it is timed).
-// The ticket merge and the I/O floor alternate `repeats` times and MergeKit merges `repeats` times in its one
-// process; the ratios are of medians (each run's figures are printed too). Not a test.
+// The ticket merge and the I/O floor alternate `repeats` times and MergeKit runs `repeats` times; the ratios are of
+// medians (each run's figures are printed too). Not a test.
 //   node bench/merge.ts [layers=12] [methods=sum,ties] [repeats=3]
 import { spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -177,7 +177,10 @@ function ours(label: string, spec: MergeSpec, mode: string[] = []): Measured {
 const TARGETS: Record<string, number> = { sum: 0.33, ties: 0.5 };
 const IO_FLOOR_TARGET = 1.5;
 
-/** `repeats` MergeKit merges in one process (imports paid once); the last one's output is kept for the comparison. */
+/**
+ * `repeats` MergeKit merges, each in a process of its own (MergeKit keeps loaded models in a process-wide cache, so
+ * a second merge in the same process would not read its inputs again); the last one's output is kept.
+ */
 function mergekit(label: string, method: string, density: number | undefined): Measured {
   const file = join(dir, `mk-${label}.json`);
   writeFileSync(
@@ -192,17 +195,22 @@ function mergekit(label: string, method: string, density: number | undefined): M
       dtype: 'float32',
     }),
   );
-  const outs = Array.from({ length: repeats }, (_, r) =>
-    join(dir, `out-mk-${label}${r === repeats - 1 ? '' : `-${r}`}`),
-  );
-  return runProcess(
-    python,
-    [mergekitScript, ...outs.flatMap((out) => [file, out])],
-    ['base', 'dense0', 'dense1', 'dense2'].map((d) => join(dir, d)),
-  );
+  const runs: Measured[] = [];
+  for (let r = 0; r < repeats; r++) {
+    const out = join(dir, `out-mk-${label}`);
+    rmSync(out, { recursive: true, force: true });
+    runs.push(
+      runProcess(
+        python,
+        [mergekitScript, file, out],
+        ['base', 'dense0', 'dense1', 'dense2'].map((d) => join(dir, d)),
+      ),
+    );
+  }
+  return combine(runs);
 }
 
-/** Several runs of one process as one Measured: per-merge figures concatenated, process figures' medians. */
+/** Several runs of the same process as one Measured: per-merge figures listed, whole-process figures as medians. */
 function combine(runs: Measured[]): Measured {
   return {
     ...(runs[0] as Measured),
@@ -320,10 +328,8 @@ try {
     await x.close();
     await y.close();
     console.log(`max |ours − MergeKit| over all weights: ${maxDiff.toExponential(2)}`);
-    for (const out of [`out-${method}-t`, `out-${method}-d`, `out-${method}-floor`])
+    for (const out of [`out-${method}-t`, `out-${method}-d`, `out-mk-${method}`, `out-${method}-floor`])
       rmSync(join(dir, out), { recursive: true, force: true });
-    for (let r = 0; r < repeats; r++)
-      rmSync(join(dir, `out-mk-${method}${r === repeats - 1 ? '' : `-${r}`}`), { recursive: true, force: true });
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
