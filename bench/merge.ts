@@ -6,10 +6,14 @@
 // shared machine: wall time includes waiting for cores others use. Also timed, in its own process: the I/O floor, a
 // plain copy of the base's weight files to a new directory (read the base once, write an output of the same size
 // once), against which the ticket merge's wall time is put. Targets (issue 17): merge CPU sum ≤ 0.33× MergeKit,
-// ties ≤ 0.5×; ticket merge wall ≤ 1.5× the I/O floor. Not a test.
-//   node bench/merge.ts [layers=12] [methods=sum,ties]
+// ties ≤ 0.5×; ticket merge wall ≤ 1.5× the I/O floor.
+// Fairness: before each timed process its input files are read through once (so every run starts with them in the
+// page cache) and `sync` runs (so none pays for writing back an earlier run's output while it is timed).
+// The ticket merge and the I/O floor alternate `repeats` times and MergeKit runs `repeats` times; the ratios are of
+// medians (each run's figures are printed too). Not a test.
+//   node bench/merge.ts [layers=12] [methods=sum,ties] [repeats=3]
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -24,6 +28,7 @@ import type { MergeSpec } from '../trainer-image/src/merge/run.ts';
 
 const layers = Number(process.argv[2] ?? 12);
 const methods = (process.argv[3] ?? 'sum,ties').split(',');
+const repeats = Number(process.argv[4] ?? 3);
 const hidden = 768;
 const intermediate = 2048;
 const vocab = 32000;
@@ -133,7 +138,24 @@ interface Measured {
   largestTensor?: number;
 }
 
-function runProcess(command: string, args: string[]): Measured {
+/** Reads the files (a directory: its files) through once, so that they are in the page cache. */
+function warm(paths: readonly string[]): void {
+  const buffer = Buffer.allocUnsafe(8 << 20);
+  for (const path of paths) {
+    const files = statSync(path).isDirectory() ? readdirSync(path).map((f) => join(path, f)) : [path];
+    for (const file of files) {
+      const fd = openSync(file, 'r');
+      while (readSync(fd, buffer, 0, buffer.length, null) > 0);
+      closeSync(fd);
+    }
+  }
+}
+
+/** Times one process whose inputs are `inputs`, with them in the page cache and no other run's writes pending. */
+function runProcess(command: string, args: string[], inputs: readonly string[]): Measured {
+  warm(inputs);
+  // earlier runs' outputs reach the disk before this one starts, so it does not share the disk with their write-back
+  spawnSync('sync');
   const start = performance.now();
   const child = spawnSync(command, args, {
     encoding: 'utf8',
@@ -149,12 +171,16 @@ function runProcess(command: string, args: string[]): Measured {
 function ours(label: string, spec: MergeSpec, mode: string[] = []): Measured {
   const file = join(dir, `${label}.json`);
   writeFileSync(file, JSON.stringify(spec));
-  return runProcess(process.execPath, [worker, ...mode, file]);
+  return runProcess(process.execPath, [worker, ...mode, file], [spec.baseModel, ...spec.inputs.map((i) => i.path)]);
 }
 
 const TARGETS: Record<string, number> = { sum: 0.33, ties: 0.5 };
 const IO_FLOOR_TARGET = 1.5;
 
+/**
+ * `repeats` MergeKit merges, each in a process of its own (MergeKit keeps loaded models in a process-wide cache, so
+ * a second merge in the same process would not read its inputs again); the last one's output is kept.
+ */
 function mergekit(label: string, method: string, density: number | undefined): Measured {
   const file = join(dir, `mk-${label}.json`);
   writeFileSync(
@@ -169,19 +195,52 @@ function mergekit(label: string, method: string, density: number | undefined): M
       dtype: 'float32',
     }),
   );
-  return runProcess(python, [mergekitScript, file, join(dir, `out-mk-${label}`)]);
+  const runs: Measured[] = [];
+  for (let r = 0; r < repeats; r++) {
+    const out = join(dir, `out-mk-${label}`);
+    rmSync(out, { recursive: true, force: true });
+    runs.push(
+      runProcess(
+        python,
+        [mergekitScript, file, out],
+        ['base', 'dense0', 'dense1', 'dense2'].map((d) => join(dir, d)),
+      ),
+    );
+  }
+  return combine(runs);
+}
+
+/** Several runs of the same process as one Measured: per-merge figures listed, whole-process figures as medians. */
+function combine(runs: Measured[]): Measured {
+  return {
+    ...(runs[0] as Measured),
+    seconds: runs.flatMap((r) => r.seconds),
+    cpuSeconds: runs.flatMap((r) => r.cpuSeconds),
+    processCpuSeconds: median(runs.map((r) => r.processCpuSeconds)),
+    processSeconds: median(runs.map((r) => r.processSeconds)),
+    maxRssBytes: Math.max(...runs.map((r) => r.maxRssBytes)),
+  };
+}
+
+function median(xs: readonly number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
 const s = (x: number | undefined) => `${(x as number).toFixed(2).padStart(7)} s`;
+const each = (xs: number[]) => (xs.length > 1 ? ` (${xs.map((x) => x.toFixed(2)).join(', ')})` : '');
 const row = (name: string, m: Measured) =>
-  `${name.padEnd(26)} merge wall ${s(m.seconds[0])} cpu ${s(m.cpuSeconds[0])} | process wall ${s(m.processSeconds)} cpu ${s(m.processCpuSeconds)} | peak RSS ${mb(m.maxRssBytes).padStart(9)}`;
+  `${name.padEnd(26)} merge wall ${s(median(m.seconds))} cpu ${s(median(m.cpuSeconds))} | process wall ${s(m.processSeconds)} cpu ${s(m.processCpuSeconds)} | peak RSS ${mb(m.maxRssBytes).padStart(9)}`;
+const runs = (name: string, m: Measured) =>
+  m.seconds.length > 1 ? `  ${name}: wall${each(m.seconds)} s, cpu${each(m.cpuSeconds)} s` : undefined;
 
 try {
   console.log(
     `base: ${(parameters / 1e6).toFixed(1)}M parameters (${layers} layers, float32); 3 tickets at density 0.1`,
   );
-  let start = performance.now();
+  const start = performance.now();
   await makeInputs();
   console.log(`inputs made in ${((performance.now() - start) / 1000).toFixed(1)} s under ${dir}`);
   for (const method of methods) {
@@ -195,14 +254,24 @@ try {
       parameters,
       output: { kind: 'model', dir: join(dir, out), dtype: 'f32' },
     });
-    start = performance.now();
-    const a = ours(
-      `${method}-tickets`,
-      spec(
-        [0, 1, 2].map((t) => join(dir, `ticket${t}.safetensors`)),
-        `out-${method}-t`,
-      ),
-    );
+    const ticketRuns: Measured[] = [];
+    const floorRuns: Measured[] = [];
+    for (let r = 0; r < repeats; r++) {
+      for (const out of [`out-${method}-t`, `out-${method}-floor`])
+        rmSync(join(dir, out), { recursive: true, force: true });
+      ticketRuns.push(
+        ours(
+          `${method}-tickets`,
+          spec(
+            [0, 1, 2].map((t) => join(dir, `ticket${t}.safetensors`)),
+            `out-${method}-t`,
+          ),
+        ),
+      );
+      floorRuns.push(ours(`${method}-floor`, spec([], `out-${method}-floor`), ['--io-floor']));
+    }
+    const a = combine(ticketRuns);
+    const floor = combine(floorRuns);
     const b = ours(
       `${method}-dense`,
       spec(
@@ -211,28 +280,37 @@ try {
       ),
     );
     const c = mergekit(method, mkMethod, density);
-    const floor = ours(`${method}-floor`, spec([], `out-${method}-floor`), ['--io-floor']);
-    console.log(`\n${method} (MergeKit ${mkMethod}${density === undefined ? '' : `, density ${density}`}):`);
+    console.log(
+      `\n${method} (MergeKit ${mkMethod}${density === undefined ? '' : `, density ${density}`}), medians of ${repeats} runs where repeated:`,
+    );
     console.log(row('ours, 3 tickets', a));
     console.log(row('ours, 3 dense models', b));
     console.log(row('MergeKit, 3 dense models', c));
     console.log(row('I/O floor (copy the base)', floor));
+    for (const [name, m] of [
+      ['ours, 3 tickets', a],
+      ['MergeKit', c],
+      ['I/O floor', floor],
+    ] as const) {
+      const line = runs(name, m);
+      if (line) console.log(line);
+    }
     const ratio = (x: number | undefined, y: number | undefined) => ((x as number) / (y as number)).toFixed(2);
     const both = (f: (m: Measured) => number | undefined) => `tickets ${ratio(f(a), f(c))}, dense ${ratio(f(b), f(c))}`;
     console.log(
-      `ratios ours/MergeKit  merge cpu: ${both((m) => m.cpuSeconds[0])}; merge wall: ${both((m) => m.seconds[0])}`,
+      `ratios ours/MergeKit  merge cpu: ${both((m) => median(m.cpuSeconds))}; merge wall: ${both((m) => median(m.seconds))}`,
     );
     console.log(
       `                      process cpu: ${both((m) => m.processCpuSeconds)}; peak RSS: ${both((m) => m.maxRssBytes)}`,
     );
     const target = TARGETS[method];
-    const cpuRatio = (a.cpuSeconds[0] as number) / (c.cpuSeconds[0] as number);
-    const floorRatio = (a.seconds[0] as number) / (floor.seconds[0] as number);
+    const cpuRatio = median(a.cpuSeconds) / median(c.cpuSeconds);
+    const floorRatio = median(a.seconds) / median(floor.seconds);
     console.log(
       `ticket merge cpu / MergeKit cpu: ${cpuRatio.toFixed(2)}${target === undefined ? '' : ` (target ≤ ${target}: ${cpuRatio <= target ? 'met' : 'NOT met'})`}`,
     );
     console.log(
-      `ticket merge wall / I/O floor wall: ${floorRatio.toFixed(2)}${method === 'sum' ? ` (target ≤ ${IO_FLOOR_TARGET}: ${floorRatio <= IO_FLOOR_TARGET ? 'met' : 'NOT met'})` : ''}; cpu ${((a.cpuSeconds[0] as number) / (floor.cpuSeconds[0] as number)).toFixed(2)}`,
+      `ticket merge wall / I/O floor wall: ${floorRatio.toFixed(2)}${method === 'sum' ? ` (target ≤ ${IO_FLOOR_TARGET}: ${floorRatio <= IO_FLOOR_TARGET ? 'met' : 'NOT met'})` : ''}; cpu ${(median(a.cpuSeconds) / median(floor.cpuSeconds)).toFixed(2)}`,
     );
     const bound = (9 * 3 + 21) * (a.largestTensor ?? 0);
     console.log(

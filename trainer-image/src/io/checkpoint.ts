@@ -3,6 +3,7 @@
 // the tokenizer files. Tensors are read one at a time by their HF name; writing takes them one at a time too.
 import { copyFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import type { Digest } from './digest.ts';
 import { type Dtype, isFloatDtype, OUTPUT_DTYPES, type OutputDtype, type TensorArray } from './dtype.ts';
 import { type ArtifactReason, InvalidArtifactError } from './errors.ts';
 import { type OpenOptions, SafetensorsReader, SafetensorsWriter, type TensorInfo, tensorBytes } from './safetensors.ts';
@@ -109,6 +110,11 @@ export class Checkpoint {
     return this.shard(name).read(name, into);
   }
 
+  /** See SafetensorsReader.readPart. */
+  readPart(name: string, offset: number, into: Uint8Array): Promise<Uint8Array> {
+    return this.shard(name).readPart(name, offset, into);
+  }
+
   readFloat32(name: string): Promise<Float32Array> {
     return this.shard(name).readFloat32(name);
   }
@@ -200,6 +206,8 @@ export interface CheckpointWriteOptions {
   sideFilesFrom?: string;
   /** Stored in every shard's `__metadata__`, after `format: pt` (which `transformers` expects). */
   metadata?: Record<string, string>;
+  /** Hash each shard as it is written (see WriterOptions.sha256); their digests are then in `shardDigests()`. */
+  sha256?: boolean;
 }
 
 const DEFAULT_MAX_SHARD_BYTES = 5_000_000_000;
@@ -254,7 +262,7 @@ export class CheckpointWriter {
     try {
       for (const [i, group] of groups.entries()) {
         const file = groups.length === 1 ? SINGLE_FILE : shardFileName(i + 1, groups.length);
-        const writer = await SafetensorsWriter.create(join(dir, file), group, metadata);
+        const writer = await SafetensorsWriter.create(join(dir, file), group, metadata, { sha256: options.sha256 });
         writers.set(file, writer);
         for (const spec of group) {
           shardOf.set(spec.name, file);
@@ -272,6 +280,30 @@ export class CheckpointWriter {
     const file = this.shardOf.get(name);
     if (!file) throw new Error(`${this.dir}: tensor '${name}' was not declared`);
     return (this.writers.get(file) as SafetensorsWriter).write(name, data);
+  }
+
+  /** See SafetensorsWriter.writePart. */
+  writePart(name: string, bytes: Uint8Array): Promise<void> {
+    const file = this.shardOf.get(name);
+    if (!file) throw new Error(`${this.dir}: tensor '${name}' was not declared`);
+    return (this.writers.get(file) as SafetensorsWriter).writePart(name, bytes);
+  }
+
+  /** The dtype a tensor of stored dtype `dtype` is written in here. */
+  writtenDtype(dtype: Dtype): Dtype {
+    return isFloatDtype(dtype) ? OUTPUT_DTYPES[this.dtype].dtype : dtype;
+  }
+
+  /**
+   * After close(): the digest of each shard file (by its name in `dir`) that was hashed while written, for
+   * digestPath to take instead of reading the file again.
+   */
+  shardDigests(): Map<string, Digest> {
+    const digests = new Map<string, Digest>();
+    for (const [file, writer] of this.writers) {
+      if (writer.sha256 !== undefined) digests.set(file, { sha256: writer.sha256, bytes: writer.bytes });
+    }
+    return digests;
   }
 
   /** Finishes the shards, writes the index (when sharded) and copies config and tokenizer files. */

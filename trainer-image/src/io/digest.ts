@@ -35,7 +35,11 @@ async function filesUnder(dir: string, prefix = ''): Promise<string[]> {
   return out;
 }
 
-export async function digestPath(path: string): Promise<Digest> {
+/**
+ * `known`: digests of files under a directory `path` (by relative path) that the caller hashed while writing them,
+ * taken instead of reading those files again; every other file is read.
+ */
+export async function digestPath(path: string, known: ReadonlyMap<string, Digest> = new Map()): Promise<Digest> {
   if (!(await stat(path)).isDirectory()) {
     const { hex, bytes } = await sha256Of(path);
     return { sha256: hex, bytes };
@@ -44,7 +48,8 @@ export async function digestPath(path: string): Promise<Digest> {
   const listing = createHash('sha256');
   let bytes = 0;
   for (const name of names) {
-    const file = await sha256Of(join(path, name));
+    const given = known.get(name);
+    const file = given ? { hex: given.sha256, bytes: given.bytes } : await sha256Of(join(path, name));
     bytes += file.bytes;
     listing.update(`${file.hex}  ${name}\n`);
   }

@@ -191,15 +191,52 @@ export function f32ToF16(values: Float32Array, out = new Uint16Array(values.leng
   return out;
 }
 
+/** One float32 bit pattern -> bfloat16 bit pattern, rounding to nearest even; NaN stays NaN (quiet). */
+function f32BitsToBf16(x: number): number {
+  if ((x & 0x7fffffff) > F32_INF) return ((x >>> 16) | 0x40) & 0xffff;
+  return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
 /** float32 -> bfloat16 bit patterns, rounding to nearest even; NaN stays NaN (quiet). */
 export function f32ToBf16(values: Float32Array, out = new Uint16Array(values.length)): Uint16Array {
   const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
-  for (let i = 0; i < bits.length; i++) {
-    const x = bits[i] as number;
-    if ((x & 0x7fffffff) > F32_INF) out[i] = ((x >>> 16) | 0x40) & 0xffff;
-    else out[i] = ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
-  }
+  for (let i = 0; i < bits.length; i++) out[i] = f32BitsToBf16(bits[i] as number);
   return out;
+}
+
+/**
+ * One float32 value -> what storing it as a float dtype and reading it back gives (the arrays' conversions, one
+ * value at a time, for loops that touch only some entries of a tensor).
+ */
+export function storedFloat(dtype: Dtype): (x: number) => number {
+  switch (dtype) {
+    case 'F64':
+    case 'F32':
+      return (x) => x;
+    case 'BF16':
+      return (x) => {
+        f32[0] = x;
+        u32[0] = f32BitsToBf16(u32[0] as number) << 16;
+        return f32[0] as number;
+      };
+    case 'F16': {
+      const table = halfToFloatTable();
+      return (x) => {
+        f32[0] = x;
+        return table[f32BitsToF16(u32[0] as number)] as number;
+      };
+    }
+    default:
+      throw new TypeError(`${dtype} is not a float dtype values are written in`);
+  }
+}
+
+/** No NaN or infinity among the values: a whole-array test on the exponent bits, without a branch per value. */
+export function allFinite(values: Float32Array): boolean {
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  let special = 0;
+  for (let i = 0; i < bits.length; i++) special |= +(((bits[i] as number) & 0x7f800000) === 0x7f800000);
+  return special === 0;
 }
 
 /** Any tensor array -> float32 (64-bit values are rounded, as in a PyTorch `.float()`). */

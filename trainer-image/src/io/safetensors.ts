@@ -18,6 +18,7 @@ import {
   viewAs,
 } from './dtype.ts';
 import { type ArtifactReason, InvalidArtifactError } from './errors.ts';
+import { ThreadHash } from './thread-hash.ts';
 
 export * from './dtype.ts';
 export { InvalidArtifactError } from './errors.ts';
@@ -122,6 +123,30 @@ export class SafetensorsReader {
     while (done < bytes.length) {
       const length = Math.min(IO_CHUNK, bytes.length - done);
       const { bytesRead } = await this.file.read(bytes, done, length, info.begin + done);
+      if (bytesRead === 0) {
+        throw new InvalidArtifactError(this.path, 'file ended inside the tensor data (truncated)', {
+          tensor: name,
+          reason: this.reason,
+        });
+      }
+      done += bytesRead;
+    }
+    return bytes;
+  }
+
+  /**
+   * Up to `into.length` of the tensor's stored bytes from byte `offset` of its data, into the start of `into`
+   * (fewer at its end): for copying a tensor in pieces.
+   */
+  async readPart(name: string, offset: number, into: Uint8Array): Promise<Uint8Array> {
+    const info = this.info(name);
+    const size = info.end - info.begin;
+    if (!(offset >= 0 && offset <= size)) throw new RangeError(`${this.path}: offset ${offset} outside ${name}`);
+    const bytes = into.subarray(0, Math.min(into.length, size - offset));
+    let done = 0;
+    while (done < bytes.length) {
+      const length = Math.min(IO_CHUNK, bytes.length - done);
+      const { bytesRead } = await this.file.read(bytes, done, length, info.begin + offset + done);
       if (bytesRead === 0) {
         throw new InvalidArtifactError(this.path, 'file ended inside the tensor data (truncated)', {
           tensor: name,
@@ -261,6 +286,15 @@ function ioError(path: string, error: unknown, reason: ArtifactReason): Error {
   return error as Error;
 }
 
+export interface WriterOptions {
+  /**
+   * Hash the file as it is written, so its sha256 needs no second read: taken when the tensors are written in the
+   * order they were declared (each write then continues the file where the previous one ended). The hashing runs on
+   * a worker thread (ThreadHash); a write resolves once its bytes are both written and hashed.
+   */
+  sha256?: boolean;
+}
+
 /**
  * Writes a safetensors file whose tensors are declared up front (so the header is final) and then given one at a
  * time, in any order. Writes to `<path>.partial` and renames on `close()`, so a file at `path` is always complete.
@@ -272,29 +306,52 @@ export class SafetensorsWriter {
   private readonly pending: Set<string>;
   /** Bytes the file will hold. */
   readonly bytes: number;
+  /** The running sha256 while every write has continued the file in order; undefined once one did not. */
+  private hash: ThreadHash | undefined;
+  private hashedTo = 0;
+  private digest: string | undefined;
+  /** Bytes written so far of the tensors being written in parts. */
+  private readonly parts = new Map<string, number>();
 
-  private constructor(path: string, file: FileHandle, layout: Map<string, TensorInfo>, bytes: number) {
+  private constructor(
+    path: string,
+    file: FileHandle,
+    layout: Map<string, TensorInfo>,
+    bytes: number,
+    hash: ThreadHash | undefined,
+    hashedTo: number,
+  ) {
     this.path = path;
     this.file = file;
     this.layout = layout;
     this.pending = new Set(layout.keys());
     this.bytes = bytes;
+    this.hash = hash;
+    this.hashedTo = hashedTo;
   }
 
   static async create(
     path: string,
     specs: readonly TensorSpec[],
     metadata: Record<string, string> = {},
+    options: WriterOptions = {},
   ): Promise<SafetensorsWriter> {
     const { header, layout, bytes } = planFile(specs, metadata);
     const file = await open(`${path}.partial`, 'w');
+    const hash = options.sha256 ? new ThreadHash() : undefined;
     try {
-      await writeAll(file, header, 0);
-      return new SafetensorsWriter(path, file, layout, bytes);
+      await Promise.all([writeAll(file, header, 0), hash?.update(header)]);
+      return new SafetensorsWriter(path, file, layout, bytes, hash, header.length);
     } catch (error) {
+      await hash?.close();
       await file.close();
       throw error;
     }
+  }
+
+  /** sha256 (hex) of the finished file when it was hashed while written (WriterOptions.sha256), else undefined. */
+  get sha256(): string | undefined {
+    return this.digest;
   }
 
   /**
@@ -304,6 +361,7 @@ export class SafetensorsWriter {
   async write(name: string, data: TensorArray): Promise<void> {
     const info = this.layout.get(name);
     if (!info) throw new Error(`${this.path}: tensor '${name}' was not declared when the file was created`);
+    if (this.parts.has(name)) throw new Error(`${this.path}: tensor '${name}' is being written in parts`);
     if (!this.pending.delete(name)) throw new Error(`${this.path}: tensor '${name}' was already written`);
     let array = data;
     if (!matchesDtype(info.dtype, array)) {
@@ -313,21 +371,63 @@ export class SafetensorsWriter {
     if (array.length !== info.size) {
       throw new Error(`${this.path}: tensor '${name}' has ${info.size} elements; got ${array.length}`);
     }
-    await writeAll(this.file, new Uint8Array(array.buffer, array.byteOffset, array.byteLength), info.begin);
+    await this.put(new Uint8Array(array.buffer, array.byteOffset, array.byteLength), info.begin);
+  }
+
+  /**
+   * Writes the next piece of a tensor's bytes, already in its dtype (a tensor copied as stored, in pieces of any
+   * size, in order); the tensor counts as written once its pieces cover it. Not to be mixed with write() for a tensor.
+   */
+  async writePart(name: string, bytes: Uint8Array): Promise<void> {
+    const info = this.layout.get(name);
+    if (!info) throw new Error(`${this.path}: tensor '${name}' was not declared when the file was created`);
+    if (!this.pending.has(name)) throw new Error(`${this.path}: tensor '${name}' was already written`);
+    const done = this.parts.get(name) ?? 0;
+    const size = info.end - info.begin;
+    if (done + bytes.length > size) {
+      throw new Error(`${this.path}: tensor '${name}' has ${size} bytes; got ${done + bytes.length}`);
+    }
+    if (done + bytes.length === size) {
+      this.pending.delete(name);
+      this.parts.delete(name);
+    } else {
+      this.parts.set(name, done + bytes.length);
+    }
+    await this.put(bytes, info.begin + done);
+  }
+
+  private async put(bytes: Uint8Array, position: number): Promise<void> {
+    const written = writeAll(this.file, bytes, position);
+    // hashed while the thread pool copies the same (unchanging) bytes into the file
+    let hashed: Promise<void> | undefined;
+    if (this.hash && position === this.hashedTo) {
+      hashed = this.hash.update(bytes);
+      this.hashedTo = position + bytes.length;
+    } else if (this.hash) {
+      hashed = this.hash.close();
+      this.hash = undefined;
+    }
+    await Promise.all([written, hashed]);
   }
 
   /** Finishes the file; refuses if a declared tensor was never written. */
   async close(): Promise<void> {
     await this.file.close();
+    const hash = this.hash;
+    this.hash = undefined;
     if (this.pending.size > 0) {
+      await hash?.close();
       await rm(`${this.path}.partial`, { force: true });
       throw new Error(`${this.path}: tensors never written: ${[...this.pending].slice(0, 5).join(', ')}`);
     }
     await rename(`${this.path}.partial`, this.path);
+    if (hash) this.digest = await hash.digest();
   }
 
   /** Gives up: closes and removes the partial file. */
   async abort(): Promise<void> {
+    await this.hash?.close();
+    this.hash = undefined;
     await this.file.close().catch(() => {});
     await rm(`${this.path}.partial`, { force: true });
   }

@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import type { Checkpoint } from '../io/checkpoint.ts';
 import type { Dtype, TensorArray } from '../io/dtype.ts';
+import { ThreadHash } from '../io/thread-hash.ts';
 
 export const FINGERPRINT_ALGORITHM = 'sha256:names+dtypes+shapes+bytes';
 
@@ -16,12 +17,56 @@ export class Fingerprinter {
   private readonly hash = createHash('sha256');
 
   add(name: string, info: { dtype: Dtype; shape: readonly number[] }, data: TensorArray): void {
-    this.hash.update(`${JSON.stringify([name, info.dtype, info.shape])}\n`);
-    this.hash.update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    this.begin(name, info);
+    this.update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  }
+
+  /** add() for a tensor read in pieces: begin, then update with each piece of its stored bytes in order. */
+  begin(name: string, info: { dtype: Dtype; shape: readonly number[] }): void {
+    this.hash.update(tensorLine(name, info));
+  }
+
+  update(bytes: Uint8Array): void {
+    this.hash.update(bytes);
   }
 
   digest(): string {
     return this.hash.digest('hex');
+  }
+}
+
+/** What the fingerprint takes before a tensor's bytes. */
+function tensorLine(name: string, info: { dtype: Dtype; shape: readonly number[] }): string {
+  return `${JSON.stringify([name, info.dtype, info.shape])}\n`;
+}
+
+/**
+ * Fingerprinter's digest, computed on a worker thread (ThreadHash) beside a reader that streams the checkpoint. Fed in
+ * the same order; each promise resolves once its bytes are hashed (until then they must stay unchanged).
+ */
+export class ThreadFingerprinter {
+  private readonly hash = new ThreadHash();
+
+  add(name: string, info: { dtype: Dtype; shape: readonly number[] }, data: TensorArray): Promise<void> {
+    this.begin(name, info);
+    return this.update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  }
+
+  begin(name: string, info: { dtype: Dtype; shape: readonly number[] }): void {
+    // a failure here fails every later update and the digest too
+    this.hash.update(Buffer.from(tensorLine(name, info))).catch(() => {});
+  }
+
+  update(bytes: Uint8Array): Promise<void> {
+    return this.hash.update(bytes);
+  }
+
+  digest(): Promise<string> {
+    return this.hash.digest();
+  }
+
+  close(): Promise<void> {
+    return this.hash.close();
   }
 }
 

@@ -57,7 +57,7 @@ export function maskWhere(values: Float32Array, keep: (x: number) => boolean): P
 const POPCOUNT = new Uint8Array(256);
 for (let b = 1; b < 256; b++) POPCOUNT[b] = (b & 1) + (POPCOUNT[b >> 1] as number);
 
-function popcount32(word: number): number {
+export function popcount32(word: number): number {
   let x = word - ((word >>> 1) & 0x55555555);
   x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
   return Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24;

@@ -2,7 +2,7 @@
 // dtype erases every δ smaller than half a unit in the last place of its weight — at fine-tuning learning rates that
 // is most of them, and the written model is then not the evaluated one. This counts, over the entries the tickets
 // change (in float32), those whose written value still differs from the base's written value.
-import { type Dtype, fromFloat32, toFloat32 } from '../io/dtype.ts';
+import { type Dtype, fromFloat32, storedFloat, toFloat32 } from '../io/dtype.ts';
 
 export interface Survival {
   /** Element type of the written values. */
@@ -19,9 +19,11 @@ export class SurvivalCounter {
   private changed = 0;
   private surviving = 0;
   readonly dtype: Dtype;
+  private readonly stored: (x: number) => number;
 
   constructor(dtype: Dtype) {
     this.dtype = dtype;
+    this.stored = storedFloat(dtype);
   }
 
   /** `adapted` is base + δ in float32, as it goes to the writer. */
@@ -33,6 +35,13 @@ export class SurvivalCounter {
       this.changed++;
       if (!Object.is(a[i], b[i])) this.surviving++;
     }
+  }
+
+  /** One entry, as add() counts it: for loops that visit only the entries something changes. */
+  addEntry(base: number, adapted: number): void {
+    if (adapted === base) return;
+    this.changed++;
+    if (!Object.is(this.stored(adapted), this.stored(base))) this.surviving++;
   }
 
   /** A ticket's own values: a stored δ survives unless it rounds to zero. */

@@ -19,11 +19,11 @@
 // reproduces the trained weights bit for bit.
 import { stat } from 'node:fs/promises';
 import { BaseModelMismatchError } from '../errors.ts';
-import { type Dtype, fromFloat32, isFloatDtype, toFloat32 } from '../io/dtype.ts';
+import { allFinite, type Dtype, fromFloat32, isFloatDtype, toFloat32 } from '../io/dtype.ts';
 import { InvalidArtifactError } from '../io/errors.ts';
 import { SafetensorsReader, type TensorSpec, writeSafetensors } from '../io/safetensors.ts';
 import { FINGERPRINT_ALGORITHM } from './fingerprint.ts';
-import { countSet, emptyMask, forEachSet, maskFromBits, type PackedMask, setBit } from './mask.ts';
+import { countSet, emptyMask, forEachSet, maskFromBits, type PackedMask } from './mask.ts';
 
 const TICKET_FORMAT = 'lota-ticket';
 const TICKET_FORMAT_VERSION = 2;
@@ -216,7 +216,7 @@ export async function readTicket(path: string): Promise<Ticket> {
       const mask = await readTicketMask(reader, name, sizeOf(shape));
       const delta = await reader.readFloat32(`delta/${name}`);
       if (delta.length !== countSet(mask)) throw fail(`has ${delta.length} values for ${countSet(mask)} mask entries`);
-      for (const x of delta) if (!Number.isFinite(x)) throw fail('holds a NaN or infinite delta');
+      if (!allFinite(delta)) throw fail('holds a NaN or infinite delta');
       tensors.set(name, { shape, mask, delta });
     }
     return { info, tensors };
@@ -351,24 +351,29 @@ export function encodeGaps(mask: PackedMask): Uint8Array {
 
 export function decodeGaps(bytes: Uint8Array, size: number): PackedMask {
   const mask = emptyMask(size);
+  const bits = mask.bits;
   let index = -1;
-  let gap = 0;
-  let scale = 1;
-  for (let k = 0; k < bytes.length; k++) {
-    const byte = bytes[k] as number;
-    gap += (byte & 0x7f) * scale;
+  let k = 0;
+  while (k < bytes.length) {
+    let byte = bytes[k++] as number;
+    let gap = byte;
     if (byte & 0x80) {
-      scale *= 0x80;
-      if (scale > 2 ** 49) throw new Error('index gap is too long a varint');
-      continue;
+      // a gap of 128 or more: the rare multi-byte varint, off the one-byte fast path
+      gap = byte & 0x7f;
+      let scale = 0x80;
+      for (;;) {
+        if (k === bytes.length) throw new Error('index ends inside a varint');
+        byte = bytes[k++] as number;
+        gap += (byte & 0x7f) * scale;
+        if (!(byte & 0x80)) break;
+        scale *= 0x80;
+        if (scale > 2 ** 49) throw new Error('index gap is too long a varint');
+      }
     }
     index += gap + 1;
     if (index >= size) throw new Error(`index ${index} is out of range for ${size} entries`);
-    setBit(mask, index);
-    gap = 0;
-    scale = 1;
+    bits[index >> 3] = (bits[index >> 3] as number) | (1 << (index & 7));
   }
-  if (scale !== 1) throw new Error('index ends inside a varint');
   return mask;
 }
 

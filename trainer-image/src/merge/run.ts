@@ -2,18 +2,21 @@
 // ticket, plus the interference report. One pass over the base, tensor by tensor in the fingerprint's order: read the
 // base tensor (hashing it into the fingerprint that tickets are checked against before the output is committed),
 // merge, write, drop. `sum` and `task-arithmetic` over tickets take the sparse path (sparse.ts): the tickets' entries
-// are scatter-added, nothing of a ticket is made dense, and the working memory is the tensor, a float32 + a byte of
-// scratch per entry and the tickets' own entries. The other methods and model inputs take the dense path: peak working
-// memory, for a tensor of n entries and N inputs, about (9N + 21)·n bytes (δ per input, sparsified copies and keep
-// masks, base, merged, output conversion, sign-election scratch). Either way it is set by the largest tensor (usually
-// the embedding), not by the model.
+// are scatter-added, nothing of a ticket is made dense, and the working memory is two of the tensors, a float32 + two
+// bits of scratch per entry and the tickets' own entries. The other methods and model inputs take the dense path: peak
+// working memory, for a tensor of n entries and N inputs, about (9N + 21)·n bytes (δ per input, sparsified copies and
+// keep masks, base, merged, output conversion, sign-election scratch). Either way it is set by the largest tensor the
+// inputs change, not by the model: a tensor no ticket touches is copied through in 8 MiB pieces. Reading the next
+// base tensor overlaps the merge of this one; the fingerprint and the output's sha256 are hashed on two worker
+// threads beside it (the output is laid out in the order it is written and hashed as written: its digest needs no
+// second read).
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { InterferenceSummary } from '@lota/api/trainer-contract';
 import { Checkpoint, CheckpointWriter } from '../io/checkpoint.ts';
-import { digestPath } from '../io/digest.ts';
-import { isFloatDtype, OUTPUT_DTYPES, type OutputDtype, type TensorArray, toFloat32 } from '../io/dtype.ts';
-import { Fingerprinter, fingerprintOrder } from '../lota/fingerprint.ts';
+import { type Digest, digestPath } from '../io/digest.ts';
+import { type Dtype, isFloatDtype, OUTPUT_DTYPES, type OutputDtype, type TensorArray, toFloat32 } from '../io/dtype.ts';
+import { fingerprintOrder, ThreadFingerprinter } from '../lota/fingerprint.ts';
 import { countSet, emptyMask, forEachSet, type PackedMask, setBit } from '../lota/mask.ts';
 import { seededRandom } from '../lota/random.ts';
 import { type Survival, SurvivalCounter } from '../lota/survival.ts';
@@ -35,7 +38,7 @@ import {
   resolveParameters,
 } from './methods.ts';
 import { openTaskVectorSource, type TaskVector, type TaskVectorSource, TicketSource } from './sources.ts';
-import { mergeSparseTensor, SparseScratch } from './sparse.ts';
+import { mergeSparseTensor, type SparseDelta, SparseScratch } from './sparse.ts';
 
 interface MergeInputSpec {
   /** Label in reports. */
@@ -128,6 +131,31 @@ function seedFor(seed: number, input: number, tensor: string): number {
   return h;
 }
 
+/** Bytes of an untouched tensor read, fingerprinted and written at a time. */
+const COPY_PIECE = 8 << 20;
+
+/**
+ * One base tensor as read (in a reused buffer), with the tickets' entries of it on the sparse path; raw is undefined
+ * for a tensor to be copied in pieces.
+ */
+interface Loaded {
+  name: string;
+  raw: TensorArray | undefined;
+  /** Resolves once the fingerprint has taken raw's bytes (they may change from then on). */
+  hashed: Promise<void> | undefined;
+  inputs: (SparseDelta | undefined)[] | undefined;
+}
+
+function shared(bytes: number): Uint8Array {
+  return new Uint8Array(new SharedArrayBuffer(bytes));
+}
+
+/** The promise, marked as handled: it is awaited later, or dropped after a failure that is already being thrown. */
+function handled<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => {});
+  return promise;
+}
+
 export async function runMerge(spec: MergeSpec, io: MergeIo = {}): Promise<MergeResult> {
   validateMergeSpec(spec);
   const params = resolveParameters(spec.method, spec.parameters);
@@ -140,9 +168,9 @@ export async function runMerge(spec: MergeSpec, io: MergeIo = {}): Promise<Merge
     for (const source of sources) source.checkShapes(base);
     // One pass over the base, in the fingerprint's order, so a ticket's base is verified on the bytes the merge
     // reads anyway; the output is committed only after that check.
-    const fingerprinter =
-      sources.some((s) => s.kind === 'ticket') || spec.output.kind === 'ticket' ? new Fingerprinter() : undefined;
+    const fingerprinted = sources.some((s) => s.kind === 'ticket') || spec.output.kind === 'ticket';
     let fingerprint: string | undefined;
+    let digests: Map<string, Digest> = new Map();
     const definition: MethodDefinition = MERGE_METHODS[spec.method];
     const tickets = sources.every((s) => s instanceof TicketSource) ? (sources as TicketSource[]) : undefined;
     const sparse = definition.sparsification === undefined && definition.consensus === undefined ? tickets : undefined;
@@ -158,53 +186,105 @@ export async function runMerge(spec: MergeSpec, io: MergeIo = {}): Promise<Merge
         ? await ModelSink.create(spec.output.dir, base, dtype, spec.output.maxShardBytes, spec.baseModel, survival)
         : new TicketSink(spec.output.path, dtype, base, spec, survival);
 
-    // One buffer for every base tensor read (each is written out before the next is read).
+    // A tensor no ticket touches goes out as stored (when the output keeps its dtype): copied in pieces, never held
+    // whole. Two buffers for the other base tensors, used in turn: tensor i+1 is read into one while tensor i, in the
+    // other, is merged; a buffer is read into again only once the write of the tensor it held has finished.
+    const copied = (name: string) =>
+      tickets?.every((t) => !t.shapes.has(name)) === true && sink.copies(base.info(name).dtype);
     let largestBytes = 0;
-    for (const name of names) largestBytes = Math.max(largestBytes, base.info(name).end - base.info(name).begin);
-    const buffer = new Uint8Array(largestBytes);
+    for (const name of names) {
+      if (!copied(name)) largestBytes = Math.max(largestBytes, base.info(name).end - base.info(name).begin);
+    }
+    // (shared memory: the hashing threads read the bytes in place)
+    const buffers = [shared(largestBytes), shared(largestBytes)] as const;
+    const pieces = names.some(copied) ? ([shared(COPY_PIECE), shared(COPY_PIECE)] as const) : undefined;
+    // The fingerprint is hashed on a thread of its own, fed in order: tensor i's bytes (by load(i), or by copy(i) in
+    // the loop) before load(i + 1) starts.
+    const fingerprinter = fingerprinted ? new ThreadFingerprinter() : undefined;
+    /** Copies an untouched tensor piece by piece (fingerprinted as read); returns the last piece's write, pending. */
+    const copy = async (name: string): Promise<{ last: Promise<void> }> => {
+      const size = base.info(name).end - base.info(name).begin;
+      let offset = 0;
+      let piece = 0;
+      let pending: Promise<void> = Promise.resolve();
+      do {
+        const bytes = await base.readPart(name, offset, (pieces as readonly Uint8Array[])[piece++ & 1] as Uint8Array);
+        const hashed = fingerprinter?.update(bytes);
+        await pending; // the write and hashing of the piece before, from the other buffer
+        pending = handled(Promise.all([sink.copy(name, bytes), hashed]).then(() => {}));
+        offset += bytes.length;
+      } while (offset < size);
+      return { last: pending };
+    };
+    const order = fingerprintOrder(names);
+    const load = (index: number): Promise<Loaded> => {
+      const name = order[index] as string;
+      if (copied(name)) return Promise.resolve({ name, raw: undefined, inputs: undefined, hashed: undefined });
+      const read = base.read(name, buffers[index & 1]).then((raw) => ({
+        raw,
+        hashed: fingerprinter ? handled(fingerprinter.add(name, base.info(name), raw)) : undefined,
+      }));
+      const entries =
+        sparse && isFloatDtype(base.info(name).dtype)
+          ? Promise.all(sparse.map((s) => s.entries(name, base.info(name).size)))
+          : undefined;
+      return Promise.all([read, entries]).then(([{ raw, hashed }, inputs]) => ({ name, raw, inputs, hashed }));
+    };
     const scratch = new SparseScratch();
     const perTensor = new Map<string, TensorInterference>();
     let changedTensors = 0;
+    let loading: Promise<Loaded> | undefined = order.length > 0 ? handled(load(0)) : undefined;
+    let writing: Promise<void> = Promise.resolve();
     try {
-      for (const [index, name] of fingerprintOrder(names).entries()) {
+      for (let index = 0; index < order.length; index++) {
+        const { name, raw, inputs, hashed } = await (loading as Promise<Loaded>);
         const info = base.info(name);
-        const raw = await base.read(name, buffer);
-        fingerprinter?.add(name, info, raw);
+        await writing;
+        const next = () => (index + 1 < order.length ? handled(load(index + 1)) : undefined);
         const done = () => io.onTensor?.(index + 1, names.length, name);
+        // the buffer is free again once the tensor is written and fingerprinted
+        const written = (promise: Promise<void>) => {
+          writing = handled(Promise.all([promise, hashed]).then(done));
+        };
+        if (!raw) {
+          // the whole copy is fed to the fingerprint before the next tensor's read can be
+          fingerprinter?.begin(name, info);
+          written((await copy(name)).last);
+          loading = next();
+          continue;
+        }
+        loading = next();
         if (!isFloatDtype(info.dtype)) {
-          await sink.passThrough(name, raw);
-          done();
+          written(sink.passThrough(name, raw));
           continue;
         }
         const baseValues = toFloat32(info.dtype, raw);
-        if (sparse) {
-          const inputs = await Promise.all(sparse.map((s) => s.entries(name, baseValues.length)));
+        if (inputs) {
           if (inputs.every((v) => v === undefined)) {
-            await sink.unchanged(name, baseValues);
-          } else {
-            // The sparse path writes θ into baseValues in place; survival compares with the base as read.
-            const original = spec.output.kind === 'model' ? baseValues.slice() : baseValues;
-            const merged = mergeSparseTensor(
-              name,
-              baseValues.length,
-              inputs,
-              weights,
-              params,
-              scratch,
-              spec.output.kind === 'model' ? { base: baseValues } : { packed: true },
-            );
-            perTensor.set(name, merged.interference);
-            await sink.mergedSparse(name, baseValues, merged.mask, merged.delta, original);
-            changedTensors++;
+            written(sink.unchanged(name, baseValues));
+            continue;
           }
-          done();
+          // A model output gets θ in baseValues, in place (once the fingerprint has its bytes); survival is counted
+          // on the entries that change.
+          if (spec.output.kind === 'model') await hashed;
+          const merged = mergeSparseTensor(
+            name,
+            baseValues.length,
+            inputs,
+            weights,
+            params,
+            scratch,
+            spec.output.kind === 'model' ? { base: baseValues, changes: survival } : { packed: true },
+          );
+          perTensor.set(name, merged.interference);
+          written(sink.mergedSparse(name, baseValues, merged.mask, merged.delta));
+          changedTensors++;
           continue;
         }
         const vectors: (TaskVector | undefined)[] = [];
         for (const source of sources) vectors.push(await source.delta(name, baseValues));
         if (vectors.every((v) => v === undefined)) {
-          await sink.unchanged(name, baseValues);
-          done();
+          written(sink.unchanged(name, baseValues));
           continue;
         }
         // one shared, read-only δ = 0 for the inputs that leave the tensor alone
@@ -228,16 +308,19 @@ export async function runMerge(spec: MergeSpec, io: MergeIo = {}): Promise<Merge
             merged.contributed,
           ),
         );
-        await sink.merged(name, baseValues, merged.delta, vectors, merged.contributed);
+        written(sink.merged(name, baseValues, merged.delta, vectors, merged.contributed));
         changedTensors++;
-        done();
       }
+      await writing;
       if (fingerprinter) {
-        fingerprint = fingerprinter.digest();
+        fingerprint = await fingerprinter.digest();
         for (const source of sources) source.checkFingerprint(fingerprint);
       }
-      await sink.close(fingerprint ?? '');
+      digests = await sink.close(fingerprint ?? '');
     } catch (error) {
+      // nothing may still be writing into the files abort() removes
+      await Promise.all([loading, writing].map((p) => p?.catch(() => {})));
+      await fingerprinter?.close();
       await sink.abort();
       throw error;
     }
@@ -251,7 +334,7 @@ export async function runMerge(spec: MergeSpec, io: MergeIo = {}): Promise<Merge
       await writeFile(spec.interferencePath, `${JSON.stringify(interference, null, 2)}\n`);
     }
     const outputPath = spec.output.kind === 'model' ? spec.output.dir : spec.output.path;
-    const { bytes, sha256 } = await digestPath(outputPath);
+    const { bytes, sha256 } = await digestPath(outputPath, digests);
     return {
       output: { path: outputPath, bytes, sha256, tensors: names.length, changedTensors },
       survival: survival.result(),
@@ -266,17 +349,15 @@ export async function runMerge(spec: MergeSpec, io: MergeIo = {}): Promise<Merge
 }
 
 interface Sink {
+  /** Whether a base tensor of this stored dtype goes out as stored, so that it can be copied in pieces (copy()). */
+  copies(dtype: Dtype): boolean;
+  /** The next piece of the stored bytes of a tensor no input changes. */
+  copy(name: string, bytes: Uint8Array): Promise<void>;
   /** A non-float tensor, copied as stored. */
   passThrough(name: string, stored: TensorArray): Promise<void>;
   unchanged(name: string, base: Float32Array): Promise<void>;
   /** The sparse path's result: δ at the mask's entries, and θ already in `merged` for a model output. */
-  mergedSparse(
-    name: string,
-    merged: Float32Array,
-    mask: PackedMask,
-    delta: Float32Array | undefined,
-    base: Float32Array,
-  ): Promise<void>;
+  mergedSparse(name: string, merged: Float32Array, mask: PackedMask, delta: Float32Array | undefined): Promise<void>;
   merged(
     name: string,
     base: Float32Array,
@@ -284,12 +365,18 @@ interface Sink {
     vectors: readonly (TaskVector | undefined)[],
     contributed: readonly (Uint8Array | undefined)[],
   ): Promise<void>;
-  /** Commits the output; `fingerprint` is the base's (empty when the merge did not need it). */
-  close(fingerprint: string): Promise<void>;
+  /**
+   * Commits the output; `fingerprint` is the base's (empty when the merge did not need it). Returns the digests of
+   * the files it hashed while writing them (by path relative to a model output's directory).
+   */
+  close(fingerprint: string): Promise<Map<string, Digest>>;
   abort(): Promise<void>;
 }
 
-/** θ = fl32(θ_base + δ) for every base tensor, written as a Hugging Face model directory. */
+/**
+ * θ = fl32(θ_base + δ) for every base tensor, written as a Hugging Face model directory. The tensors are laid out in
+ * the order the merge takes them (fingerprintOrder), so each shard is written front to back and hashed as it goes.
+ */
 class ModelSink implements Sink {
   private readonly writer: CheckpointWriter;
   private readonly survival: SurvivalCounter;
@@ -309,12 +396,20 @@ class ModelSink implements Sink {
   ): Promise<ModelSink> {
     const writer = await CheckpointWriter.create(
       dir,
-      base.names().map((name) => base.info(name)),
+      fingerprintOrder(base.names()).map((name) => base.info(name)),
       maxShardBytes === undefined
-        ? { dtype, sideFilesFrom: baseDir }
-        : { dtype, maxShardBytes, sideFilesFrom: baseDir },
+        ? { dtype, sideFilesFrom: baseDir, sha256: true }
+        : { dtype, maxShardBytes, sideFilesFrom: baseDir, sha256: true },
     );
     return new ModelSink(writer, survival);
+  }
+
+  copies(dtype: Dtype): boolean {
+    return this.writer.writtenDtype(dtype) === dtype;
+  }
+
+  copy(name: string, bytes: Uint8Array): Promise<void> {
+    return this.writer.writePart(name, bytes);
   }
 
   passThrough(name: string, stored: TensorArray): Promise<void> {
@@ -331,19 +426,14 @@ class ModelSink implements Sink {
     return this.writer.write(name, delta);
   }
 
-  mergedSparse(
-    name: string,
-    merged: Float32Array,
-    _mask: PackedMask,
-    _delta: Float32Array | undefined,
-    base: Float32Array,
-  ): Promise<void> {
-    this.survival.add(base, merged);
+  /** Survival was counted by the sparse merge itself, on the entries it changed. */
+  mergedSparse(name: string, merged: Float32Array): Promise<void> {
     return this.writer.write(name, merged);
   }
 
-  close(): Promise<void> {
-    return this.writer.close();
+  async close(): Promise<Map<string, Digest>> {
+    await this.writer.close();
+    return this.writer.shardDigests();
   }
 
   abort(): Promise<void> {
@@ -371,6 +461,12 @@ class TicketSink implements Sink {
     this.spec = spec;
   }
 
+  /** A merged ticket holds only what changes: untouched tensors are read for the fingerprint alone. */
+  copies(): boolean {
+    return true;
+  }
+
+  async copy(): Promise<void> {}
   async passThrough(): Promise<void> {}
   async unchanged(): Promise<void> {}
 
@@ -417,7 +513,7 @@ class TicketSink implements Sink {
     this.tensors.set(name, { shape: [...this.base.info(name).shape], mask, delta: delta ?? new Float32Array() });
   }
 
-  async close(fingerprint: string): Promise<void> {
+  async close(fingerprint: string): Promise<Map<string, Digest>> {
     const ticket: Ticket = {
       info: {
         baseFingerprint: fingerprint,
@@ -438,6 +534,7 @@ class TicketSink implements Sink {
     ticket.info.sparsity = total === 0 ? 1 : 1 - trainable / total;
     await mkdir(dirname(this.path), { recursive: true });
     await writeTicket(this.path, ticket);
+    return new Map();
   }
 
   async abort(): Promise<void> {}

@@ -4,6 +4,7 @@
 import { stat } from 'node:fs/promises';
 import { BaseModelMismatchError } from '../errors.ts';
 import { Checkpoint } from '../io/checkpoint.ts';
+import { allFinite } from '../io/dtype.ts';
 import { InvalidArtifactError } from '../io/errors.ts';
 import { SafetensorsReader } from '../io/safetensors.ts';
 import { countSet, emptyMask, type PackedMask } from '../lota/mask.ts';
@@ -95,8 +96,7 @@ export class TicketSource implements TaskVectorSource {
     const values = await this.reader.readFloat32(`delta/${name}`);
     const count = countSet(claimed);
     if (values.length !== count) throw fail(`has ${values.length} values for ${count} mask entries`);
-    for (let i = 0; i < values.length; i++)
-      if (!Number.isFinite(values[i] as number)) throw fail('holds a NaN or infinite delta');
+    if (!allFinite(values)) throw fail('holds a NaN or infinite delta');
     return { claimed, values };
   }
 

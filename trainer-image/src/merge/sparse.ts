@@ -3,7 +3,7 @@
 // the base). The arithmetic is mergeTensor's (methods.ts) in its order — mixed = Σ_i fl32(w_i·δ_i) from 0, then
 // ÷ Σw when normalizing, then ·λ — so the two paths agree bit for bit; no ticket is ever made dense. The
 // interference figures come out of the same passes.
-import { countSet, overlapCount, type PackedMask } from '../lota/mask.ts';
+import { overlapCount, type PackedMask, popcount32 } from '../lota/mask.ts';
 import type { TensorInterference } from './interference.ts';
 import type { ResolvedParameters } from './methods.ts';
 
@@ -20,61 +20,158 @@ export interface SparseMergeResult {
   interference: TensorInterference;
 }
 
-// Per-entry flags in the scratch: the weighted δs seen were positive / negative; claimed by one / by two or more.
-const POSITIVE = 1;
-const CLAIMED = 4; // (NEGATIVE = 2, SHARED = 8 = CLAIMED << 1, written as shifts in the loops)
-const SHARED = 8;
-
-/** Scratch reused from tensor to tensor (float32 sums and flag bytes), all zero between calls. */
+/**
+ * Scratch reused from tensor to tensor, all zero between calls: the float32 sums, and one bit per entry for "some
+ * weighted δ here was positive" and "… negative" (32 entries a word, like the masks).
+ */
 export class SparseScratch {
   private sums = new Float32Array(0);
-  private flags = new Uint8Array(0);
+  private positive = new Uint32Array(0);
+  private negative = new Uint32Array(0);
 
-  take(n: number): { sums: Float32Array; flags: Uint8Array } {
+  take(n: number): { sums: Float32Array; positive: Uint32Array; negative: Uint32Array } {
     if (this.sums.length < n) {
       this.sums = new Float32Array(n);
-      this.flags = new Uint8Array(n);
+      this.positive = new Uint32Array(wordCount(n));
+      this.negative = new Uint32Array(wordCount(n));
     }
-    return { sums: this.sums, flags: this.flags };
+    return { sums: this.sums, positive: this.positive, negative: this.negative };
   }
+}
+
+const wordCount = (entries: number) => Math.ceil(entries / 32);
+
+/**
+ * The mask as 32-bit words (bit t of word w is entry 32w + t), so the loops below skip 32 unclaimed entries at a time;
+ * bytes that are unaligned or end in a partial word are copied once into a zero-padded buffer.
+ */
+function wordsOf(mask: PackedMask): Uint32Array {
+  const { bits } = mask;
+  if ((bits.byteOffset & 3) === 0 && (bits.length & 3) === 0) {
+    return new Uint32Array(bits.buffer, bits.byteOffset, bits.length >> 2);
+  }
+  const padded = new Uint8Array((bits.length + 3) & ~3);
+  padded.set(bits);
+  return new Uint32Array(padded.buffer);
 }
 
 /**
- * Calls fn(word, first) for every non-zero 32-bit word of the mask (bit t of `word` is entry first + t): a word at a
- * time, so sparse masks cost a loop exit per word rather than per byte. Unaligned bytes are copied once.
+ * sums[j] += fl32(δ·w) at each set entry j of one input (its values in order), and the entry's sign bit; returns the
+ * input's L1 norm. The loops are plain functions over typed arrays, without closures, so V8 keeps the running state
+ * in registers; the sign bits of a word are gathered in registers and stored once.
  */
-function forEachSetWord(mask: PackedMask, fn: (word: number, first: number) => void): void {
-  const bits = (mask.bits.byteOffset & 3) === 0 ? mask.bits : mask.bits.slice();
-  const words = new Uint32Array(bits.buffer, bits.byteOffset, bits.length >> 2);
-  for (let w = 0; w < words.length; w++) {
-    const word = words[w] as number;
-    if (word !== 0) fn(word, w << 5);
+function scatterAdd(
+  words: Uint32Array,
+  values: Float32Array,
+  w: number,
+  signWeight: number,
+  sums: Float32Array,
+  positive: Uint32Array,
+  negative: Uint32Array,
+): number {
+  let k = 0;
+  let l1 = 0;
+  for (let word = 0; word < words.length; word++) {
+    let rest = words[word] as number;
+    if (rest === 0) continue;
+    const first = word << 5;
+    let up = 0;
+    let down = 0;
+    while (rest !== 0) {
+      const low = rest & -rest;
+      const j = first + 31 - Math.clz32(low);
+      rest ^= low;
+      const v = values[k++] as number;
+      l1 += Math.abs(v);
+      sums[j] = (sums[j] as number) + Math.fround(v * w);
+      const x = v * signWeight;
+      // branch-free: signs are random, so branches on them would mostly mispredict
+      up |= low & -(x > 0);
+      down |= low & -(x < 0);
+    }
+    positive[word] = (positive[word] as number) | up;
+    negative[word] = (negative[word] as number) | down;
   }
-  let tail = 0;
-  for (let b = words.length << 2; b < bits.length; b++) tail |= (bits[b] as number) << ((b & 3) << 3);
-  if (tail !== 0) fn(tail, words.length << 5);
+  return l1;
 }
 
-/** OR of the inputs' masks, a 32-bit word at a time where the bytes line up. */
-function unionOf(entries: number, masks: readonly PackedMask[]): PackedMask {
-  const bits = new Uint8Array(Math.ceil(entries / 8));
-  const words = new Uint32Array(bits.buffer, 0, bits.length >> 2);
-  for (const { bits: m } of masks) {
-    if ((m.byteOffset & 3) === 0) {
-      const w = new Uint32Array(m.buffer, m.byteOffset, words.length);
-      for (let i = 0; i < words.length; i++) words[i] = (words[i] as number) | (w[i] as number);
-      for (let i = words.length << 2; i < bits.length; i++) bits[i] = (bits[i] as number) | (m[i] as number);
-    } else {
-      for (let i = 0; i < bits.length; i++) bits[i] = (bits[i] as number) | (m[i] as number);
+/**
+ * Word by word over the inputs' masks: their union (into `union`), and how many entries two or more inputs claim,
+ * how many have weighted δs of both signs, and how many any input claims. Clears the sign bits behind it.
+ */
+function combineWords(
+  inputs: readonly Uint32Array[],
+  union: Uint32Array,
+  positive: Uint32Array,
+  negative: Uint32Array,
+): { claimed: number; overlapping: number; signConflicts: number } {
+  let claimed = 0;
+  let overlapping = 0;
+  let signConflicts = 0;
+  for (let word = 0; word < union.length; word++) {
+    let once = 0;
+    let twice = 0;
+    for (const words of inputs) {
+      const m = words[word] as number;
+      twice |= once & m;
+      once |= m;
+    }
+    union[word] = once;
+    if (once === 0) continue;
+    claimed += popcount32(once);
+    overlapping += popcount32(twice);
+    signConflicts += popcount32((positive[word] as number) & (negative[word] as number));
+    positive[word] = 0;
+    negative[word] = 0;
+  }
+  return { claimed, overlapping, signConflicts };
+}
+
+/**
+ * The merged δ at each entry of the union: the sum, ÷ divisor and · lambda when given; packed into `delta` and added
+ * to `base` when given. Clears the sums behind it.
+ */
+function finish(
+  union: Uint32Array,
+  sums: Float32Array,
+  divisor: number | undefined,
+  lambda: number | undefined,
+  delta: Float32Array | undefined,
+  base: Float32Array | undefined,
+  changes: ChangeCounter | undefined,
+): void {
+  let k = 0;
+  for (let word = 0; word < union.length; word++) {
+    let rest = union[word] as number;
+    const first = word << 5;
+    while (rest !== 0) {
+      const low = rest & -rest;
+      const j = first + 31 - Math.clz32(low);
+      rest ^= low;
+      let m = sums[j] as number;
+      sums[j] = 0;
+      if (divisor !== undefined) m = Math.fround(m / divisor);
+      if (lambda !== undefined) m = Math.fround(m * lambda);
+      if (delta) delta[k++] = m;
+      if (base) {
+        const before = base[j] as number;
+        const after = Math.fround(before + m);
+        base[j] = after;
+        changes?.addEntry(before, after);
+      }
     }
   }
-  return { size: entries, bits };
+}
+
+/** Told each entry the merge changes in `base`: its value before and after (SurvivalCounter.addEntry). */
+export interface ChangeCounter {
+  addEntry(before: number, after: number): void;
 }
 
 /**
  * The merged δ of one tensor from sparse inputs (undefined: the input leaves the tensor alone; each input's values
- * match its mask's count, as the source checked). With `base`, θ = fl32(θ_base + δ) is written into it in place;
- * with `packed`, the merged δ is returned packed.
+ * match its mask's count, as the source checked). With `base`, θ = fl32(θ_base + δ) is written into it in place
+ * (and each entry some input claims is shown to `changes`); with `packed`, the merged δ is returned packed.
  */
 export function mergeSparseTensor(
   name: string,
@@ -83,70 +180,50 @@ export function mergeSparseTensor(
   rawWeights: readonly number[],
   params: ResolvedParameters,
   scratch: SparseScratch,
-  options: { base?: Float32Array; packed?: boolean } = {},
+  options: { base?: Float32Array; packed?: boolean; changes?: ChangeCounter } = {},
 ): SparseMergeResult {
-  const { base } = options;
-  const { sums, flags } = scratch.take(entries);
+  const { base, changes } = options;
+  const { sums, positive, negative } = scratch.take(entries);
   const weights = rawWeights.map((w) => Math.fround(w));
-  const l1 = inputs.map(() => 0);
-  for (const [i, input] of inputs.entries()) {
-    if (!input) continue;
-    const w = weights[i] as number;
-    const signWeight = rawWeights[i] as number; // the interference report's sign test takes the weight as given
-    const { values } = input;
-    let k = 0;
-    let sum = 0;
-    forEachSetWord(input.claimed, (word, first) => {
-      let rest = word;
-      while (rest !== 0) {
-        const low = rest & -rest;
-        const j = first + 31 - Math.clz32(low);
-        rest ^= low;
-        const v = values[k++] as number;
-        sum += Math.abs(v);
-        sums[j] = (sums[j] as number) + Math.fround(v * w);
-        const x = v * signWeight;
-        const f = flags[j] as number;
-        // branch-free: signs are random, so branches on them would mostly mispredict
-        flags[j] = f | CLAIMED | ((f & CLAIMED) << 1) | +(x > 0) | (+(x < 0) << 1);
-      }
-    });
-    l1[i] = sum;
-  }
-
   const claims = inputs.map((input) => input?.claimed);
-  const union = unionOf(
-    entries,
-    claims.filter((c) => c !== undefined),
+  const words = inputs.map((input) => (input ? wordsOf(input.claimed) : undefined));
+  const l1 = inputs.map((input, i) =>
+    input
+      ? // the interference report's sign test takes the weight as given
+        scatterAdd(
+          words[i] as Uint32Array,
+          input.values,
+          weights[i] as number,
+          rawWeights[i] as number,
+          sums,
+          positive,
+          negative,
+        )
+      : 0,
+  );
+
+  // the union as a mask of `entries` bits, over a buffer padded to whole words
+  const unionWords = new Uint32Array(wordCount(entries));
+  const union: PackedMask = { size: entries, bits: new Uint8Array(unionWords.buffer, 0, Math.ceil(entries / 8)) };
+  const { claimed, overlapping, signConflicts } = combineWords(
+    words.filter((w) => w !== undefined),
+    unionWords,
+    positive,
+    negative,
   );
   let total = 0;
   for (const w of weights) total = Math.fround(total + w);
-  const divisor = params.normalize ? (Math.abs(total) < 1e-8 ? 1 : total) : 1;
-  const lambda = Math.fround(params.lambda);
-  const claimed = countSet(union);
+  const divisor = Math.abs(total) < 1e-8 ? 1 : total;
   const delta = options.packed ? new Float32Array(claimed) : undefined;
-  let overlapping = 0;
-  let signConflicts = 0;
-  let k = 0;
-  forEachSetWord(union, (word, first) => {
-    let rest = word;
-    while (rest !== 0) {
-      const low = rest & -rest;
-      const j = first + 31 - Math.clz32(low);
-      rest ^= low;
-      let m = sums[j] as number;
-      if (params.normalize) m = Math.fround(m / divisor);
-      if (params.lambda !== 1) m = Math.fround(m * lambda);
-      if (delta) delta[k] = m;
-      k++;
-      if (base) base[j] = (base[j] as number) + m;
-      const f = flags[j] as number;
-      overlapping += (f & SHARED) >> 3;
-      signConflicts += f & (f >> 1) & POSITIVE;
-      sums[j] = 0;
-      flags[j] = 0;
-    }
-  });
+  finish(
+    unionWords,
+    sums,
+    params.normalize ? divisor : undefined,
+    params.lambda === 1 ? undefined : Math.fround(params.lambda),
+    delta,
+    base,
+    changes,
+  );
 
   const claimedBy = inputs.map((input) => input?.values.length ?? 0);
   const intersections = claims.map((a, i) =>

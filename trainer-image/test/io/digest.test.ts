@@ -32,6 +32,17 @@ describe('digestPath', () => {
     expect(got.bytes).toBe(files.reduce((a, b) => a + b, 0));
   });
 
+  it('takes the digests it is given for files hashed while written, instead of reading them', async () => {
+    const out = join(dir, 'out');
+    const expected = execFileSync('bash', ['-c', PIPELINE], { cwd: out, encoding: 'utf8' }).split(' ')[0];
+    const model = await digestPath(join(out, 'model.safetensors'));
+    expect((await digestPath(out, new Map([['model.safetensors', model]]))).sha256).toBe(expected);
+    const other = { sha256: 'f'.repeat(64), bytes: model.bytes };
+    const given = await digestPath(out, new Map([['model.safetensors', other]]));
+    expect(given.sha256).not.toBe(expected);
+    expect(given.bytes).toBe((await digestPath(out)).bytes);
+  });
+
   it("a file's digest is the sha256 of its bytes", async () => {
     const path = join(dir, 'out', 'model.safetensors');
     const got = await digestPath(path);

@@ -1,9 +1,11 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classify } from '../../src/cli/errors.ts';
 import {
+  allFinite,
   bf16ToF32,
   DTYPE_BYTES,
   type Dtype,
@@ -13,6 +15,7 @@ import {
   InvalidArtifactError,
   SafetensorsReader,
   SafetensorsWriter,
+  storedFloat,
   type TensorArray,
   writeSafetensors,
 } from '../../src/io/safetensors.ts';
@@ -161,6 +164,116 @@ describe('float16 / bfloat16 conversion', () => {
     expect(Number.isNaN(back[3])).toBe(true);
     expect(back[4]).toBe(-Infinity);
     expect(back[5]).toBe(Infinity); // float32's largest value rounds past bf16's largest finite one
+  });
+});
+
+describe('one value at a time', () => {
+  it('storedFloat gives what the array conversions give, value by value', () => {
+    const bits = new Uint32Array(100_000);
+    let s = 777;
+    for (let i = 0; i < bits.length; i++) {
+      s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+      bits[i] = i % 3 ? s : (s & 0x807fffff) | (((i % 60) + 100) << 23); // and many near 1, where deltas live
+    }
+    const floats = new Float32Array(bits.buffer);
+    const arrays = { F16: f16ToF32(f32ToF16(floats)), BF16: bf16ToF32(f32ToBf16(floats)), F32: floats };
+    for (const [dtype, expected] of Object.entries(arrays)) {
+      const one = storedFloat(dtype as Dtype);
+      for (let i = 0; i < floats.length; i++) {
+        if (!Object.is(one(floats[i] as number), expected[i])) {
+          expect.fail(`${dtype} of ${floats[i]}: ${one(floats[i] as number)}, the array gives ${expected[i]}`);
+        }
+      }
+    }
+    expect(() => storedFloat('I32')).toThrow(/not a float dtype/);
+  });
+
+  it('allFinite finds a NaN or an infinity anywhere, also in a view into a larger buffer', () => {
+    const values = Float32Array.from({ length: 1001 }, (_, i) => (i - 500) * 1e-3);
+    values[3] = 3.4028234663852886e38;
+    values[4] = -0;
+    values[5] = 1e-45; // subnormal
+    expect(allFinite(values)).toBe(true);
+    for (const bad of [Number.NaN, Infinity, -Infinity]) {
+      for (const at of [0, 517, 1000]) {
+        const copy = values.slice();
+        copy[at] = bad;
+        expect(allFinite(copy)).toBe(false);
+      }
+    }
+    const withNaN = values.slice();
+    withNaN[20] = Number.NaN;
+    expect(allFinite(withNaN.subarray(21, 900))).toBe(true);
+    expect(allFinite(withNaN.subarray(20, 900))).toBe(false);
+  });
+});
+
+describe('hashing while writing', () => {
+  const specs = [
+    { name: 'a', dtype: 'F32' as const, shape: [3] },
+    { name: 'b', dtype: 'I64' as const, shape: [2] },
+    { name: 'c', dtype: 'F32' as const, shape: [0] },
+    { name: 'd', dtype: 'BF16' as const, shape: [5] },
+  ];
+  const data: Record<string, TensorArray> = {
+    a: Float32Array.of(1, 2, 3),
+    b: BigInt64Array.of(-1n, 7n),
+    c: new Float32Array(0),
+    d: Float32Array.of(0.1, 0.2, 0.3, 0.4, 0.5),
+  };
+
+  it('gives the sha256 of the finished file when the tensors come in declared order', async () => {
+    const path = join(dir, 'hashed.safetensors');
+    const writer = await SafetensorsWriter.create(path, specs, { format: 'pt' }, { sha256: true });
+    for (const { name } of specs) await writer.write(name, data[name] as TensorArray);
+    expect(writer.sha256).toBeUndefined();
+    await writer.close();
+    expect(writer.sha256).toBe(
+      createHash('sha256')
+        .update(await readFile(path))
+        .digest('hex'),
+    );
+  });
+
+  it('takes a tensor in pieces, reads it back in pieces, and still hashes the file', async () => {
+    const path = join(dir, 'pieces.safetensors');
+    const writer = await SafetensorsWriter.create(path, specs, {}, { sha256: true });
+    await writer.write('a', data.a as TensorArray);
+    const b = new Uint8Array((data.b as BigInt64Array).buffer);
+    await writer.writePart('b', b.subarray(0, 5));
+    await expect(writer.write('b', data.b as TensorArray)).rejects.toThrow(/being written in parts/);
+    await expect(writer.writePart('b', new Uint8Array(12))).rejects.toThrow(/has 16 bytes; got 17/);
+    await writer.writePart('b', b.subarray(5, 16));
+    await expect(writer.writePart('b', b.subarray(0, 1))).rejects.toThrow(/already written/);
+    await writer.writePart('c', new Uint8Array(0));
+    await writer.write('d', data.d as TensorArray);
+    await writer.close();
+    expect(writer.sha256).toBe(
+      createHash('sha256')
+        .update(await readFile(path))
+        .digest('hex'),
+    );
+    const reader = await SafetensorsReader.open(path);
+    const into = new Uint8Array(6);
+    const parts = [Array.from(await reader.readPart('b', 0, into)), Array.from(await reader.readPart('b', 6, into))];
+    expect(parts.map((p) => p.length)).toEqual([6, 6]);
+    expect(Array.from(await reader.readPart('b', 12, into))).toEqual(Array.from(b.subarray(12)));
+    expect([...parts.flat()]).toEqual(Array.from(b.subarray(0, 12)));
+    expect((await reader.readPart('b', 16, into)).length).toBe(0);
+    await expect(reader.readPart('b', 17, into)).rejects.toThrow(RangeError);
+    await reader.close();
+  });
+
+  it('gives none when a tensor came out of order, or when not asked', async () => {
+    const path = join(dir, 'unordered.safetensors');
+    const writer = await SafetensorsWriter.create(path, specs, {}, { sha256: true });
+    for (const name of ['a', 'd', 'b', 'c']) await writer.write(name, data[name] as TensorArray);
+    await writer.close();
+    expect(writer.sha256).toBeUndefined();
+    const plain = await SafetensorsWriter.create(join(dir, 'plain.safetensors'), specs);
+    for (const { name } of specs) await plain.write(name, data[name] as TensorArray);
+    await plain.close();
+    expect(plain.sha256).toBeUndefined();
   });
 });
 

@@ -1,10 +1,12 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BaseModelMismatchError } from '../../src/errors.ts';
 import { Checkpoint } from '../../src/io/checkpoint.ts';
+import { digestPath } from '../../src/io/digest.ts';
 import { InvalidArtifactError } from '../../src/io/errors.ts';
+import { SafetensorsReader } from '../../src/io/safetensors.ts';
 import { applyTicketTensor, readTicket } from '../../src/lota/ticket.ts';
 import { MergeSpecError, runMerge } from '../../src/merge/run.ts';
 import { randomValues, size, sparseDelta, type TensorDef, writeModel, writeTicketFile } from './fixtures.ts';
@@ -71,6 +73,8 @@ describe('runMerge', () => {
     await merged.close();
     expect(JSON.parse(await readFile(join(out, 'config.json'), 'utf8')).model_type).toBe('test');
 
+    // the shards were hashed as they were written; the digest is the one a fresh read of the directory gives
+    expect(result.output).toMatchObject(await digestPath(out));
     expect(result.output.changedTensors).toBe(2);
     expect(result.largestTensor).toBe(256);
     const report = result.interference;
@@ -161,6 +165,7 @@ describe('runMerge', () => {
         // (the dense model makes every float tensor a merged one, so only `entries` may differ)
         expect({ ...sparse.interference.total, entries: 0 }).toEqual({ ...dense.interference.total, entries: 0 });
         expect(sparse.interference.inputs).toEqual(dense.interference.inputs.slice(0, 3));
+        expect(sparse.survival).toEqual(dense.survival);
         if (kind === 'model') {
           const a = await Checkpoint.open(sparse.output.path);
           const b = await Checkpoint.open(dense.output.path);
@@ -186,6 +191,7 @@ describe('runMerge', () => {
       parameters: { density: 0.5 },
     };
     const model = await runMerge({ ...spec, output: { kind: 'model', dir: join(dir, 'ties-model') } });
+    expect(model.output).toMatchObject(await digestPath(join(dir, 'ties-model')));
     const ticket = await runMerge({ ...spec, output: { kind: 'ticket', path: join(dir, 'ties.safetensors') } });
     expect(model.interference).toEqual(ticket.interference);
     expect(model.interference.inputs.every((i) => i.survivingL1Fraction < 1)).toBe(true);
@@ -253,6 +259,51 @@ describe('runMerge refuses bad input by name', () => {
     await expect(runMerge({ ...baseSpec(), inputs: [{ name: 'small', path: small }] })).rejects.toThrow(
       /model.norm.weight has shape \[4\], the base has \[8\]/,
     );
+  });
+
+  it('an untouched tensor larger than a copy piece is copied piece by piece, fingerprint and digest intact', async () => {
+    const bigDefs: TensorDef[] = [
+      { name: 'a.weight', shape: [8, 8] },
+      { name: 'big.weight', shape: [2100, 1024] }, // 8.4 MB: more than one 8 MiB piece
+      { name: 'z.weight', shape: [4, 4] },
+    ];
+    const bigShapes = new Map(bigDefs.map((d) => [d.name, d.shape]));
+    const values = new Map(bigDefs.map((d, i) => [d.name, randomValues(size(d.shape), 500 + i)]));
+    await writeModel(join(dir, 'big-base'), values, bigDefs);
+    const delta = new Map([['z.weight', sparseDelta(16, 3, 0.5)]]);
+    await writeTicketFile(join(dir, 'big-ticket.safetensors'), join(dir, 'big-base'), delta, bigShapes);
+    const out = join(dir, 'big-out');
+    const result = await runMerge({
+      method: 'sum',
+      baseModel: join(dir, 'big-base'),
+      inputs: [{ name: 't', path: join(dir, 'big-ticket.safetensors') }],
+      output: { kind: 'model', dir: out },
+    });
+    expect(result.output).toMatchObject(await digestPath(out));
+    const merged = await Checkpoint.open(out);
+    expect(await merged.readFloat32('big.weight')).toEqual(values.get('big.weight'));
+    expect(await merged.readFloat32('a.weight')).toEqual(values.get('a.weight'));
+    const z = values.get('z.weight') as Float32Array;
+    expect(await merged.readFloat32('z.weight')).toEqual(
+      z.map((x, i) => x + ((delta.get('z.weight') as Float32Array)[i] as number)),
+    );
+    await merged.close();
+  });
+
+  it('a ticket holding a NaN or an infinite delta is refused', async () => {
+    for (const [i, bad] of [Number.NaN, -Infinity].entries()) {
+      const path = join(dir, `bad${i}.safetensors`);
+      await copyFile(join(dir, 'ticket1.safetensors'), path);
+      const reader = await SafetensorsReader.open(path);
+      const at = reader.info(`delta/${targets[1]?.name}`).begin + 4 * 3;
+      await reader.close();
+      const file = await open(path, 'r+');
+      await file.write(new Uint8Array(Float32Array.of(bad).buffer), 0, 4, at);
+      await file.close();
+      await expect(runMerge({ ...baseSpec(), inputs: [{ name: 'bad', path }] })).rejects.toThrow(
+        /holds a NaN or infinite delta/,
+      );
+    }
   });
 
   it('missing or non-ticket inputs', async () => {
