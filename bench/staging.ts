@@ -1,11 +1,13 @@
-// Staging throughput: a sharded model (safetensors shards of 128 MiB) downloaded from a local S3 server
-// (versitygw) by the trainer's staging (trainer-image/src/storage: one GET per object pinned to the ETag, sha256
-// verified, cache rename) and by boto3's download_file, alternately, in one run. Prints
-// MiB/s of each and the ratio ours / boto3 (target ≥ 0.8). Not a test.
-// Known limit (2026-11-30): at ≥ 1 GiB (8×128 MiB or 2×512 MiB) our staging completed, but versitygw v1.8.0 then
-// stopped answering boto3 after about 256–264 MiB (read timeouts, with 10 threads and with 1), in every one of four
-// runs; the default size stays below that until the cause is known.
-//   node bench/staging.ts [MiB per shard = 128] [shards = 2] [rounds = 2]
+// Staging throughput: a 1 GiB sharded model (8 safetensors-named shards of 128 MiB of random bytes) downloaded from
+// a local S3 server (versitygw) by the trainer's staging and by boto3's download_file, alternately, in one run. Prints
+// MiB/s of each (best of the rounds) and the ratio ours / boto3 (target ≥ 0.8). Not a test.
+// What each side does per object: ours (trainer-image/src/storage: stagePhase → downloadS3Object) lists the prefix,
+// makes one GET pinned to the ETag (If-Match), hashes every byte with sha256 while writing it to a temporary file,
+// checks size and sha256 against the object's lota-sha256 metadata, and renames it into the content-keyed cache.
+// boto3 (bench/staging_boto3.py) makes a HEAD, then 8 MiB ranged GETs on 10 threads pinned with If-Match, writes them
+// to a temporary file and renames it; it hashes nothing (the objects' checksums are multipart composites). Neither
+// side fsyncs.
+//   node bench/staging.ts [MiB per shard = 128] [shards = 8] [rounds = 3]
 import { execFileSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
@@ -19,8 +21,8 @@ import { s3Client, uploadS3File } from '../trainer-image/src/storage/s3.ts';
 import { stagePhase } from '../trainer-image/src/storage/stage.ts';
 
 const shardMiB = Number(process.argv[2] ?? 128);
-const shards = Number(process.argv[3] ?? 2);
-const rounds = Number(process.argv[4] ?? 2);
+const shards = Number(process.argv[3] ?? 8);
+const rounds = Number(process.argv[4] ?? 3);
 const work = await mkdtemp(join(tmpdir(), 'lota-bench-staging-'));
 const s3 = await startS3Server({ root: join(work, 's3') }).catch(async (error) => {
   await rm(work, { recursive: true, force: true });

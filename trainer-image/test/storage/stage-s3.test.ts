@@ -133,6 +133,20 @@ describe('staging s3:// inputs and outputs', () => {
     expect(error.message).toMatch(/s3:\/\/models\/data\/changing\.jsonl: .*HTTP 412/);
   });
 
+  it('fails permanently when the bytes differ from the sha256 the object reports', async () => {
+    const key = 'data/mislabelled.jsonl';
+    const wrong = createHash('sha256').update('other bytes').digest('hex');
+    await client.send(
+      new PutObjectCommand({ Bucket: 'models', Key: key, Body: 'these bytes', Metadata: { [SHA256_METADATA]: wrong } }),
+    );
+    const error = await stage({ dataset: { uri: `s3://models/${key}` }, output: { uri: `file://${dir}/mis` } }).catch(
+      (e) => e,
+    );
+    expect(error).toBeInstanceOf(StorageError);
+    expect(error.reason).toBe('InputChanged');
+    expect(error.message).toContain(`differs from the reported ${wrong}`);
+  });
+
   const failures: [string, object, Record<string, string>, string, RegExp][] = [
     [
       'a missing bucket',
