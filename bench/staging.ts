@@ -6,11 +6,12 @@
 // checks size and sha256 against the object's lota-sha256 metadata, and renames it into the content-keyed cache.
 // boto3 (bench/staging_boto3.py) makes a HEAD, then 8 MiB ranged GETs on 10 threads pinned with If-Match, writes them
 // to a temporary file and renames it; it hashes nothing (the objects' checksums are multipart composites). Neither
-// side fsyncs.
+// side fsyncs. Each round also prints the CPU seconds each client and the server spent (user + system; the server's
+// from /proc): on a loaded machine the wall-clock ratio follows the load, the CPU cost per byte does not.
 //   node bench/staging.ts [MiB per shard = 128] [shards = 8] [rounds = 3]
 import { execFileSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +33,11 @@ const python = execFileSync('bash', [fileURLToPath(new URL('./setup-boto3.sh', i
   encoding: 'utf8',
 }).trim();
 Object.assign(process.env, s3.env);
+/** versitygw's user + system CPU seconds so far (fields 14 and 15 of /proc/<pid>/stat, in clock ticks of 1/100 s). */
+const serverCpu = () => {
+  const fields = readFileSync(`/proc/${s3.pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+};
 const config = {
   hubEndpoint: 'https://huggingface.co',
   s3: { endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true },
@@ -62,6 +68,8 @@ try {
   const boto: number[] = [];
   for (let round = 0; round < rounds; round++) {
     await rm(config.cacheDir, { recursive: true, force: true });
+    const server0 = serverCpu();
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     const staged = await stagePhase({
       spec: { baseModel: { uri: 's3://bench/model' }, output: { uri: `file://${join(work, `out-${round}`)}` } },
@@ -72,10 +80,14 @@ try {
       log: () => {},
     });
     ours.push((performance.now() - t0) / 1000);
+    const cpu = process.cpuUsage(cpu0);
+    const oursCpu = (cpu.user + cpu.system) / 1e6;
+    const oursServer = serverCpu() - server0;
     if (staged.downloadedBytes !== bytes) throw new Error(`staged ${staged.downloadedBytes} bytes, expected ${bytes}`);
 
     const dest = join(work, 'boto');
     await rm(dest, { recursive: true, force: true });
+    const server1 = serverCpu();
     const out = execFileSync(
       python,
       [fileURLToPath(new URL('./staging_boto3.py', import.meta.url)), s3.endpoint, 'bench', dest, ...keys],
@@ -84,8 +96,13 @@ try {
         env: { ...process.env, AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey },
       },
     );
-    boto.push(JSON.parse(out.trim().split('\n').at(-1) as string).seconds);
-    console.log(`round ${round + 1}: ours ${ours.at(-1)?.toFixed(2)} s, boto3 ${boto.at(-1)?.toFixed(2)} s`);
+    const result = JSON.parse(out.trim().split('\n').at(-1) as string) as { seconds: number; cpu: number };
+    boto.push(result.seconds);
+    const botoServer = serverCpu() - server1;
+    console.log(
+      `round ${round + 1}: ours ${ours.at(-1)?.toFixed(2)} s (CPU ${oursCpu.toFixed(2)} s, server ${oursServer.toFixed(2)} s), ` +
+        `boto3 ${result.seconds.toFixed(2)} s (CPU ${result.cpu.toFixed(2)} s, server ${botoServer.toFixed(2)} s)`,
+    );
   }
   const mibs = (s: number) => bytes / 2 ** 20 / s;
   const best = (xs: number[]) => Math.min(...xs);

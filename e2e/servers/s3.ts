@@ -18,6 +18,8 @@ export interface S3Server {
   accessKeyId: string;
   secretAccessKey: string;
   root: string;
+  /** versitygw's process id (bench/staging.ts reads its CPU time). */
+  pid: number;
   /** Environment a trainer process needs to reach it (AWS SDK variables, path-style addressing). */
   env: Record<string, string>;
   createBucket(name: string): Promise<void>;
@@ -74,6 +76,7 @@ export async function startS3Server(options: { root?: string } = {}): Promise<S3
     accessKeyId,
     secretAccessKey,
     root,
+    pid: child.pid as number,
     env: {
       AWS_ENDPOINT_URL_S3: endpoint,
       AWS_REGION: 'us-east-1',
