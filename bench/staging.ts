@@ -1,9 +1,10 @@
 // Staging throughput: a 1 GiB sharded model (8 safetensors-named shards of 128 MiB of random bytes) downloaded from
 // a local S3 server (versitygw) by the trainer's staging and by boto3's download_file, alternately, in one run. Prints
 // MiB/s of each (best of the rounds) and the ratio ours / boto3 (target ≥ 0.8). Not a test.
-// What each side does per object: ours (trainer-image/src/storage: stagePhase → downloadS3Object) lists the prefix,
-// makes one GET pinned to the ETag (If-Match), hashes every byte with sha256 while writing it to a temporary file,
-// checks size and sha256 against the object's lota-sha256 metadata, and renames it into the content-keyed cache.
+// What each side does per object: ours (trainer-image/src/storage: stagePhase → download-pool.ts → downloadS3Object,
+// min(4, cores) objects at once) lists the prefix, makes one GET pinned to the ETag (If-Match), hashes every byte with
+// sha256 while writing it to a temporary file, checks size and sha256 against the object's lota-sha256 metadata, and
+// renames it into the content-keyed cache.
 // boto3 (bench/staging_boto3.py) makes a HEAD, then 8 MiB ranged GETs on 10 threads pinned with If-Match, writes them
 // to a temporary file and renames it; it hashes nothing (the objects' checksums are multipart composites). Neither
 // side fsyncs. Each round also prints the CPU seconds each client and the server spent (user + system; the server's
