@@ -84,7 +84,7 @@ export async function downloadHfFile(config: StorageConfig, u: HfUri, sha: strin
   const written = await withRetry(uri, `downloading ${file.path}`, async () => {
     const blob = await downloadFile({ repo: repoOf(u), path: file.path, revision: sha, ...access(config) });
     if (!blob) throw new StorageError(uri, 'NotFound', `${file.path} is not in commit ${sha} (HTTP 404)`, 404);
-    return writeHashed(blob.stream(), path, file.size);
+    return writeHashed(blob.stream(), path, file.size, { gitOid: file.gitOid !== undefined });
   });
   if (written.bytes !== file.size) {
     throw new StorageError(

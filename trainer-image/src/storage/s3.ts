@@ -18,9 +18,10 @@ const PART_BYTES = 16 * 1024 * 1024;
 const RANGE_BYTES = Number(process.env.LOTA_S3_RANGE_MIB ?? 8) * 1024 * 1024;
 const RANGE_CONCURRENCY = Number(process.env.LOTA_S3_RANGE_CONCURRENCY ?? 8);
 /**
- * Objects at least this large are fetched in parallel ranges. Off by default: against versitygw on a shared 2-core
- * machine one stream measured 165–276 MiB/s and 16 parallel 8 MiB ranges 44–66 MiB/s (bench/staging.ts); stores
- * that serve ranges well (AWS S3) can turn it on with LOTA_S3_RANGED_FROM_MIB.
+ * Objects at least this large are fetched in parallel ranges. Off by default: on a shared 2-core machine (1 GiB from
+ * versitygw, 2026-11-30) one stream measured 190–250 MiB/s and 8 parallel 8 MiB ranges 22–114 MiB/s, although boto3's
+ * parallel ranges reached 250–490 MiB/s against the same server, so the cost is on our side (not found yet); stores
+ * far away (AWS S3), where one stream is latency-bound, can turn it on with LOTA_S3_RANGED_FROM_MIB.
  */
 const RANGED_FROM = Number(process.env.LOTA_S3_RANGED_FROM_MIB ?? Number.POSITIVE_INFINITY) * 1024 * 1024;
 

@@ -18,6 +18,7 @@ import {
 } from '@lota/api/uri';
 import { fill, shortHash } from './cache.ts';
 import type { StorageConfig } from './config.ts';
+import { downloadPool, poolSize } from './download-pool.ts';
 import { StorageError } from './errors.ts';
 import { downloadHfFile, type HfFile, listHf } from './hf.ts';
 import { withRetry } from './retry.ts';
@@ -192,10 +193,7 @@ export async function stagePhase(o: StageOptions): Promise<Staged> {
     } else {
       const u = parsed as S3Uri;
       root = join(o.config.cacheDir, 's3', shortHash(o.config.s3.endpoint ?? 'aws', u.bucket, u.path, r.revision));
-      for (const obj of r.objects) {
-        if (await fill(join(root, obj.rel), obj.size, (tmp) => downloadS3Object(s3(), u.bucket, obj, tmp, r.uri)))
-          fetched += obj.size;
-      }
+      fetched = await fillS3(o.config, s3, u.bucket, r.objects, root, r.uri);
       local.set(r.uri, r.single ? join(root, r.objects[0]?.rel ?? '') : root);
     }
     downloadedBytes += fetched;
@@ -239,6 +237,49 @@ export async function stagePhase(o: StageOptions): Promise<Staged> {
       o.log(`published ${fresh.length} file(s) to ${outputUri}`);
     },
   };
+}
+
+/** Fills the cache with `objects`: one after the other, or several at once (download-pool.ts) for large inputs. */
+async function fillS3(
+  config: StorageConfig,
+  s3: () => S3Client,
+  bucket: string,
+  objects: S3Object[],
+  root: string,
+  uri: string,
+): Promise<number> {
+  let fetched = 0;
+  const here = (b: string, obj: S3Object, path: string, u: string) => downloadS3Object(s3(), b, obj, path, u);
+  const lanes = poolSize(
+    objects.length,
+    objects.reduce((n, obj) => n + obj.size, 0),
+  );
+  if (lanes === 1) {
+    for (const obj of objects) {
+      if (await fill(join(root, obj.rel), obj.size, (tmp) => here(bucket, obj, tmp, uri))) fetched += obj.size;
+    }
+    return fetched;
+  }
+  const pool = downloadPool(config, lanes, here);
+  // The first failure stops the others (closing the pool rejects them); it is the one reported.
+  let first: { error: unknown } | undefined;
+  try {
+    await Promise.allSettled(
+      objects.map(async (obj) => {
+        try {
+          if (await fill(join(root, obj.rel), obj.size, (tmp) => pool.download(bucket, obj, tmp, uri)))
+            fetched += obj.size;
+        } catch (error) {
+          first ??= { error };
+          await pool.close();
+        }
+      }),
+    );
+  } finally {
+    await pool.close();
+  }
+  if (first) throw first.error;
+  return fetched;
 }
 
 async function writeAtomic(path: string, text: string): Promise<void> {

@@ -3,7 +3,7 @@
 // failures whose messages never carry the secret key, and uploads that are invisible until complete (SIGKILL).
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -19,6 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type S3Server, startS3Server } from '../../../e2e/servers/s3.ts';
 import { classify } from '../../src/cli/errors.ts';
 import type { StorageConfig } from '../../src/storage/config.ts';
+import { downloadPool, poolSize } from '../../src/storage/download-pool.ts';
 import { StorageError } from '../../src/storage/errors.ts';
 import { SHA256_METADATA, s3Client, uploadS3File } from '../../src/storage/s3.ts';
 import { stagePhase } from '../../src/storage/stage.ts';
@@ -131,6 +132,66 @@ describe('staging s3:// inputs and outputs', () => {
     expect(error).toBeInstanceOf(StorageError);
     expect(error.reason).toBe('InputChanged');
     expect(error.message).toMatch(/s3:\/\/models\/data\/changing\.jsonl: .*HTTP 412/);
+  });
+
+  it('fails permanently when the bytes differ from the sha256 the object reports', async () => {
+    const key = 'data/mislabelled.jsonl';
+    const wrong = createHash('sha256').update('other bytes').digest('hex');
+    await client.send(
+      new PutObjectCommand({ Bucket: 'models', Key: key, Body: 'these bytes', Metadata: { [SHA256_METADATA]: wrong } }),
+    );
+    const error = await stage({ dataset: { uri: `s3://models/${key}` }, output: { uri: `file://${dir}/mis` } }).catch(
+      (e) => e,
+    );
+    expect(error).toBeInstanceOf(StorageError);
+    expect(error.reason).toBe('InputChanged');
+    expect(error.message).toContain(`differs from the reported ${wrong}`);
+  });
+
+  it('stages a large prefix on download threads; the first failure is the one reported, no partial file left', async () => {
+    const threads = { LOTA_S3_PARALLEL_FROM_MIB: '0', LOTA_S3_DOWNLOAD_THREADS: '2' };
+    const bodies = ['a', 'b', 'c', 'd', 'e'].map((x, i) => x.repeat(300_000 + i));
+    const put = (key: string, body: string, sha256: string) =>
+      client.send(
+        new PutObjectCommand({ Bucket: 'models', Key: key, Body: body, Metadata: { [SHA256_METADATA]: sha256 } }),
+      );
+    const sha = (body: string) => createHash('sha256').update(body).digest('hex');
+    for (const [i, body] of bodies.entries()) await put(`big/shard-${i}`, body, sha(body));
+    const total = bodies.reduce((n, b) => n + b.length, 0);
+    expect(await withKeys(threads, async () => poolSize(bodies.length, total))).toBe(2);
+    const spec = { baseModel: { uri: 's3://models/big' }, output: { uri: `file://${dir}/big` } };
+    const staged = await withKeys(threads, () => stage(spec));
+    expect(staged.downloadedBytes).toBe(bodies.reduce((n, b) => n + b.length, 0));
+    const root = (staged.spec as { baseModel: { uri: string } }).baseModel.uri.slice('file://'.length);
+    for (const [i, body] of bodies.entries()) expect(await readFile(join(root, `shard-${i}`), 'utf8')).toBe(body);
+
+    const wrong = createHash('sha256').update('other bytes').digest('hex');
+    for (const [i, body] of bodies.entries()) await put(`bad/shard-${i}`, body, i === 3 ? wrong : sha(body));
+    const bad = { baseModel: { uri: 's3://models/bad' }, output: { uri: `file://${dir}/bad` } };
+    const error = await withKeys(threads, () => stage(bad)).catch((e) => e);
+    expect(error).toBeInstanceOf(StorageError);
+    expect(error.reason).toBe('InputChanged');
+    expect(error.message).toContain(`bad/shard-3: sha256`);
+    const left = await readdir(join(dir, 'cache'), { recursive: true });
+    expect(left.filter((f) => String(f).includes('.part-'))).toEqual([]);
+  });
+
+  it('a download thread reports a failure as the same StorageError (reason, HTTP status)', async () => {
+    await client.send(new PutObjectCommand({ Bucket: 'models', Key: 'data/pooled.jsonl', Body: 'v1' }));
+    // Two lanes: the worker thread is taken first; this thread's lane would fail differently.
+    const pool = downloadPool(config, 2, () => Promise.reject(new Error('not on the worker thread')));
+    try {
+      const object = { rel: 'pooled.jsonl', key: 'data/pooled.jsonl', size: 2, etag: 'not-the-etag' };
+      const error = await pool
+        .download('models', object, join(dir, 'pooled.part'), 's3://models/data/pooled.jsonl')
+        .catch((e) => e);
+      expect(error).toBeInstanceOf(StorageError);
+      expect(error.reason).toBe('InputChanged');
+      expect(error.status).toBe(412);
+      expect(error.message).toMatch(/^s3:\/\/models\/data\/pooled\.jsonl: .*HTTP 412/);
+    } finally {
+      await pool.close();
+    }
   });
 
   const failures: [string, object, Record<string, string>, string, RegExp][] = [
