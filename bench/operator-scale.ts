@@ -23,6 +23,7 @@ import { JOB, LOTA_ADAPTATION } from '../operator/src/kube/resources.ts';
 import { desiredJob } from '../operator/src/reconcile/job.ts';
 import {
   apiRequests,
+  componentCpu,
   counter,
   cpuSeconds,
   diff,
@@ -32,6 +33,7 @@ import {
   type Sample,
   sleep,
   sum,
+  writesServed,
 } from './scale/measure.ts';
 
 const { values } = parseArgs({
@@ -39,12 +41,14 @@ const { values } = parseArgs({
     n: { type: 'string', default: '1000,5000' },
     'idle-seconds': { type: 'string', default: '60' },
     'delete-timeout': { type: 'string', default: '300' },
+    'cleanup-timeout': { type: 'string', default: '600' },
     'operator-arg': { type: 'string', multiple: true, default: [] },
   },
 });
 const sizes = (values.n as string).split(',').map(Number);
 const idleSeconds = Number(values['idle-seconds']);
 const deleteTimeoutMs = Number(values['delete-timeout']) * 1000;
+const cleanupTimeoutMs = Number(values['cleanup-timeout']) * 1000;
 const operatorArgs = values['operator-arg'] as string[];
 
 const spec = (name: string) => ({
@@ -69,16 +73,45 @@ const apiMetrics = async () => parseProm(await kubectl(['get', '--raw', '/metric
 const opMetrics = async (url: string) => parseProm(await (await fetch(url)).text());
 const fmt = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : String(x));
 
-/** Waits (at most 2 minutes: the namespace controller is slow with thousands of pods) for a namespace to go. */
-async function nsGone(ns: string) {
+/**
+ * Deletes a namespace and waits until it is gone and the API server has gone quiet again (the namespace controller,
+ * the garbage collector and the scheduler done with its objects), so that no measurement pays for an earlier one's
+ * leftovers. Throws if that takes longer than `cleanupTimeoutMs`: a measurement after it would not be fair.
+ */
+async function cleanUp(ns: string) {
   const t0 = performance.now();
-  while (performance.now() - t0 < 120_000) {
+  await kubectl(['delete', 'namespace', ns, '--ignore-not-found', '--wait=false']);
+  for (;;) {
     const out = await kubectl(['get', 'namespace', ns, '--ignore-not-found', '-o', 'name']);
-    if (out.trim() === '') return;
+    if (out.trim() === '') break;
+    if (performance.now() - t0 > cleanupTimeoutMs)
+      throw new Error(`namespace ${ns} still there after ${fmt((performance.now() - t0) / 1000, 0)} s`);
     await sleep(1000);
   }
-  console.log(`(namespace ${ns} still terminating after 120 s; going on)`);
+  // Quiet: at most QUIET_WRITES writes (leases, the scheduler's and the API server's own) per 2 s, 3 times in a row.
+  let last = writesServed(apiRequests(await apiMetrics()));
+  for (let still = 0; still < 3; ) {
+    if (performance.now() - t0 > cleanupTimeoutMs)
+      throw new Error(`API server not quiet ${fmt((performance.now() - t0) / 1000, 0)} s after deleting ${ns}`);
+    await sleep(2000);
+    const now = writesServed(apiRequests(await apiMetrics()));
+    still = now - last <= QUIET_WRITES ? still + 1 : 0;
+    last = now;
+  }
+  console.log(`(namespace ${ns} gone and the API server quiet after ${fmt((performance.now() - t0) / 1000, 0)} s)`);
 }
+const QUIET_WRITES = 4;
+
+/** Wall seconds and the control plane's CPU seconds (by component) while `f` runs. */
+async function measured<T>(f: () => Promise<T>): Promise<{ value: T; seconds: number; cpu: Map<string, number> }> {
+  const cpu0 = componentCpu(cp.components);
+  const t0 = performance.now();
+  const value = await f();
+  const seconds = (performance.now() - t0) / 1000;
+  return { value, seconds, cpu: diff(componentCpu(cp.components), cpu0) };
+}
+const cpuLine = (cpu: Map<string, number>, n: number) =>
+  [...cpu].map(([k, v]) => `${k} ${fmt(v, 1)} s (${fmt((v / n) * 1000, 1)} ms/resource)`).join(', ');
 
 async function createFile(items: object[], file: string): Promise<number> {
   writeFileSync(file, JSON.stringify({ apiVersion: 'v1', kind: 'List', items }));
@@ -89,28 +122,33 @@ async function createFile(items: object[], file: string): Promise<number> {
 
 async function run(n: number) {
   const line = (s: string) => console.log(`[N=${n}] ${s}`);
-  // 1. The reference: kubectl create of N Jobs exactly like the operator's calibrate Jobs (no owner reference).
-  const direct = `direct-${n}`;
-  await kubectl(['create', 'namespace', direct]);
-  const jobs = names(n).map((name) => {
-    const job = desiredJob({
-      kind: 'LotaAdaptation',
-      apiVersion: 'lota.dev/v1alpha1',
-      metadata: { name, namespace: direct, uid: '00000000-0000-0000-0000-000000000000' },
-      spec: spec(name),
-      resolved: withAdaptationDefaults(spec(name) as never),
-      phase: 'calibrate',
-      ticketRefs: {},
-      defaultImage: TRAINER_IMAGE_REF,
-    }) as { metadata: Record<string, unknown> };
-    delete job.metadata.ownerReferences;
-    return job;
-  });
-  const directSeconds = await createFile(jobs, join(cp.dir, `jobs-${n}.json`));
-  line(`kubectl create of ${n} Jobs: ${fmt(directSeconds)} s`);
-  await kubectl(['delete', 'namespace', direct, '--wait=false']);
-  await nsGone(direct);
-  await sleep(5000);
+  // The reference: kubectl create of N Jobs exactly like the operator's calibrate Jobs (no owner reference), in a
+  // fresh namespace; measured before the operator's run and again after it (the machine's load drifts).
+  const jobsIn = (namespace: string) =>
+    names(n).map((name) => {
+      const job = desiredJob({
+        kind: 'LotaAdaptation',
+        apiVersion: 'lota.dev/v1alpha1',
+        metadata: { name, namespace, uid: '00000000-0000-0000-0000-000000000000' },
+        spec: spec(name),
+        resolved: withAdaptationDefaults(spec(name) as never),
+        phase: 'calibrate',
+        ticketRefs: {},
+        defaultImage: TRAINER_IMAGE_REF,
+      }) as { metadata: Record<string, unknown> };
+      delete job.metadata.ownerReferences;
+      return job;
+    });
+  const direct = async (label: string) => {
+    const ns = `direct-${label}-${n}`;
+    await kubectl(['create', 'namespace', ns]);
+    const m = await measured(() => createFile(jobsIn(ns), join(cp.dir, `jobs-${label}-${n}.json`)));
+    line(`kubectl create of ${n} Jobs (${label}): ${fmt(m.seconds)} s; control plane CPU: ${cpuLine(m.cpu, n)}`);
+    // The last measurement of the last size leaves its namespace to the control plane's shutdown.
+    if (label === 'before' || n !== sizes.at(-1)) await cleanUp(ns);
+    return m;
+  };
+  const directBefore = await direct('before');
 
   const adaptationsIn = (namespace: string) =>
     names(n).map((name) => ({
@@ -119,15 +157,35 @@ async function run(n: number) {
       metadata: { name, namespace },
       spec: spec(name),
     }));
-  // 1b. A second reference: kubectl create of the N LotaAdaptations with no operator running (CEL rules and the
+  // A second reference: kubectl create of the N LotaAdaptations with no operator running (CEL rules and the
   // CRD's schema make a custom resource dearer to create than a Job).
   const crOnly = `cr-only-${n}`;
   await kubectl(['create', 'namespace', crOnly]);
-  const crSeconds = await createFile(adaptationsIn(crOnly), join(cp.dir, `cr-only-${n}.json`));
-  line(`kubectl create of ${n} LotaAdaptations, no operator: ${fmt(crSeconds)} s`);
-  await kubectl(['delete', 'namespace', crOnly, '--wait=false']);
-  await nsGone(crOnly);
-  await sleep(5000);
+  const cr = await measured(() => createFile(adaptationsIn(crOnly), join(cp.dir, `cr-only-${n}.json`)));
+  const crSeconds = cr.seconds;
+  line(
+    `kubectl create of ${n} LotaAdaptations, no operator: ${fmt(crSeconds)} s; control plane CPU: ${cpuLine(cr.cpu, n)}`,
+  );
+  await cleanUp(crOnly);
+
+  // The floor for the operator's run: the same N LotaAdaptations and N Jobs created by one client in one file
+  // (each adaptation followed by its Job), no operator. The API server then also does, inside the window, what the
+  // Jobs cause (the Job controller's pods, the scheduler's attempts, their Events), as in the operator's run; in the
+  // Jobs-only reference most of that comes after kubectl returns.
+  const both = `cr-and-jobs-${n}`;
+  await kubectl(['create', 'namespace', both]);
+  const crJobs = adaptationsIn(both);
+  const bothJobs = jobsIn(both);
+  const together = await measured(() =>
+    createFile(
+      crJobs.flatMap((cr, i) => [cr, bothJobs[i] as object]),
+      join(cp.dir, `cr-and-jobs-${n}.json`),
+    ),
+  );
+  line(
+    `kubectl create of ${n} LotaAdaptations and their ${n} Jobs in one file, no operator: ${fmt(together.seconds)} s; control plane CPU: ${cpuLine(together.cpu, n)}`,
+  );
+  await cleanUp(both);
 
   // 2. The operator: N LotaAdaptations in one file; time until N calibrate Jobs exist.
   const ns = `op-${n}`;
@@ -165,6 +223,7 @@ async function run(n: number) {
   const api0 = apiRequests(await apiMetrics());
   const cpu0 = cpuSeconds(pid);
   const adaptations = adaptationsIn(ns);
+  const cp0 = componentCpu(cp.components);
   const t0 = performance.now();
   const applying = createFile(adaptations, join(cp.dir, `adaptations-${n}.json`));
   await jobCount.atLeast(n);
@@ -172,8 +231,9 @@ async function run(n: number) {
   const applySeconds = await applying;
   const apiAtJobs = diff(apiRequests(await apiMetrics()), api0);
   const cpuAtJobs = cpuSeconds(pid) - cpu0;
+  const cpAtJobs = diff(componentCpu(cp.components), cp0);
   line(
-    `${n} calibrate Jobs exist after ${fmt(jobsSeconds)} s (kubectl create of the adaptations took ${fmt(applySeconds)} s)`,
+    `${n} calibrate Jobs exist after ${fmt(jobsSeconds)} s (kubectl create of the adaptations took ${fmt(applySeconds)} s); control plane CPU: ${cpuLine(cpAtJobs, n)}`,
   );
 
   // Quiet: the operator sent no request for 5 s in a row (at most 3 minutes).
@@ -219,16 +279,24 @@ async function run(n: number) {
   await jobCount.stop();
   await statusWatch.stop();
   await operator.stop();
-  await nsGone(ns);
+  await cleanUp(ns);
+  const directAfter = await direct('after');
+  const directSeconds = (directBefore.seconds + directAfter.seconds) / 2;
 
   const statusWrites = (m: Map<string, number>) =>
     (m.get('PUT lotaadaptations/status') ?? 0) + (m.get('PATCH lotaadaptations/status') ?? 0);
   console.log(`\n=== N = ${n} ===`);
   console.log(
-    `time until N Jobs exist: operator ${fmt(jobsSeconds)} s, kubectl create of N Jobs ${fmt(directSeconds)} s, ratio ${fmt(jobsSeconds / directSeconds)}`,
+    `time until N Jobs exist: operator ${fmt(jobsSeconds)} s, kubectl create of N Jobs ${fmt(directSeconds)} s (mean of ${fmt(directBefore.seconds)} s before and ${fmt(directAfter.seconds)} s after), ratio ${fmt(jobsSeconds / directSeconds)}`,
+  );
+  console.log(
+    `  control plane CPU: kubectl create of N Jobs ${cpuLine(directBefore.cpu, n)}; of the N LotaAdaptations alone ${cpuLine(cr.cpu, n)}; of both in one file ${cpuLine(together.cpu, n)}; operator run until the Jobs existed ${cpuLine(cpAtJobs, n)}`,
   );
   console.log(
     `  kubectl create of the N LotaAdaptations alone (no operator) ${fmt(crSeconds)} s: operator / that = ${fmt(jobsSeconds / crSeconds)}`,
+  );
+  console.log(
+    `  kubectl create of the N LotaAdaptations and N Jobs in one file (no operator) ${fmt(together.seconds)} s: operator / that = ${fmt(jobsSeconds / together.seconds)}`,
   );
   console.log(
     `operator peak RSS ${fmt(rss, 0)} MB (${fmt(rssStart, 0)} MB when ready, ${fmt(rssEnd, 0)} MB at the end); CPU ${fmt(cpuAtJobs)} s until the Jobs existed, ${fmt(cpuSettled)} s until quiet (${fmt((cpuSettled / n) * 1000, 1)} ms per resource), ${fmt(cpuTotal)} s in all`,
@@ -255,7 +323,16 @@ async function run(n: number) {
     byOp.set(k, (byOp.get(k) ?? 0) + s.value);
   }
   for (const [k, v] of [...byOp].sort((a, b) => b[1] - a[1])) console.log(`  ${k.padEnd(40)} ${fmt(v / n, 3)}`);
-  return { n, jobsSeconds, directSeconds, crSeconds, rss, idleCpuPct: (idleCpu / idleWall) * 100, errors };
+  return {
+    n,
+    jobsSeconds,
+    directSeconds,
+    crSeconds,
+    togetherSeconds: together.seconds,
+    rss,
+    idleCpuPct: (idleCpu / idleWall) * 100,
+    errors,
+  };
 }
 
 try {
@@ -269,7 +346,7 @@ try {
   console.log('\nsummary');
   for (const r of results)
     console.log(
-      `  N=${r.n}: Jobs ${fmt(r.jobsSeconds)} s vs direct ${fmt(r.directSeconds)} s = ${fmt(r.jobsSeconds / r.directSeconds)}× (CRs alone ${fmt(r.crSeconds)} s); peak RSS ${fmt(r.rss, 0)} MB; idle ${fmt(r.idleCpuPct)}% of a core; reconcile errors ${r.errors}`,
+      `  N=${r.n}: Jobs ${fmt(r.jobsSeconds)} s vs direct ${fmt(r.directSeconds)} s = ${fmt(r.jobsSeconds / r.directSeconds)}× (CRs alone ${fmt(r.crSeconds)} s; CRs and Jobs by one client ${fmt(r.togetherSeconds)} s = ${fmt(r.jobsSeconds / r.togetherSeconds)}×); peak RSS ${fmt(r.rss, 0)} MB; idle ${fmt(r.idleCpuPct)}% of a core; reconcile errors ${r.errors}`,
     );
 } finally {
   await client.close();

@@ -132,3 +132,26 @@ export function counter(
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** CPU seconds of the control plane's processes, by component name (kube-apiserver, etcd, ...). */
+export function componentCpu(components: { name: string; process: { pid?: number | undefined } }[]) {
+  const out = new Map<string, number>();
+  for (const c of components) {
+    const pid = c.process.pid;
+    if (pid === undefined) continue;
+    try {
+      const name = c.name.replace(/-\d+$/, '');
+      out.set(name, (out.get(name) ?? 0) + cpuSeconds(pid));
+    } catch {
+      // exited
+    }
+  }
+  return out;
+}
+
+/** Mutating requests (POST, PUT, PATCH, DELETE, by any client) the API server has served, from its /metrics. */
+export function writesServed(requests: Map<string, number>): number {
+  let n = 0;
+  for (const [k, v] of requests) if (/^(POST|PUT|PATCH|DELETE|CREATE|UPDATE|APPLY) /.test(k)) n += v;
+  return n;
+}

@@ -46,8 +46,16 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
       '--progress-interval=1',
       ...(opts.extraArgs ?? []),
     ],
-    // The operator image's NODE_OPTIONS (see Dockerfile), so memory figures measured here match a deployment.
-    { logsDir: opts.logsDir, cwd: repoRoot, env: { ...process.env, NODE_OPTIONS: '--max-semi-space-size=2' } },
+    // The operator image's NODE_OPTIONS (see Dockerfile), so memory figures measured here match a deployment;
+    // LOTA_E2E_OPERATOR_NODE_OPTIONS adds to them (e.g. `--cpu-prof --cpu-prof-dir=...` to profile a bench run).
+    {
+      logsDir: opts.logsDir,
+      cwd: repoRoot,
+      env: {
+        ...process.env,
+        NODE_OPTIONS: ['--max-semi-space-size=2', process.env.LOTA_E2E_OPERATOR_NODE_OPTIONS ?? ''].join(' ').trim(),
+      },
+    },
   );
   const healthUrl = `http://127.0.0.1:${healthPort}`;
   await waitUntil('operator /readyz', async () => (await fetch(`${healthUrl}/readyz`)).ok, {
