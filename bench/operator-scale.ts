@@ -103,12 +103,21 @@ async function cleanUp(ns: string) {
 const QUIET_WRITES = 4;
 
 /** Wall seconds and the control plane's CPU seconds (by component) while `f` runs. */
-async function measured<T>(f: () => Promise<T>): Promise<{ value: T; seconds: number; cpu: Map<string, number> }> {
+async function measured<T>(
+  ns: string,
+  f: () => Promise<T>,
+): Promise<{ value: T; seconds: number; cpu: Map<string, number> }> {
+  // The same watches of Jobs and LotaAdaptations in the namespace as the operator's run holds (the API server sends
+  // every event to each watcher), so that the references are not spared that work.
+  const watches = [counter(client, JOB, ns), counter(client, LOTA_ADAPTATION, ns)];
+  for (const w of watches) await w.synced();
   const cpu0 = componentCpu(cp.components);
   const t0 = performance.now();
   const value = await f();
   const seconds = (performance.now() - t0) / 1000;
-  return { value, seconds, cpu: diff(componentCpu(cp.components), cpu0) };
+  const cpu = diff(componentCpu(cp.components), cpu0);
+  for (const w of watches) await w.stop();
+  return { value, seconds, cpu };
 }
 const cpuLine = (cpu: Map<string, number>, n: number) =>
   [...cpu].map(([k, v]) => `${k} ${fmt(v, 1)} s (${fmt((v / n) * 1000, 1)} ms/resource)`).join(', ');
@@ -142,7 +151,7 @@ async function run(n: number) {
   const direct = async (label: string) => {
     const ns = `direct-${label}-${n}`;
     await kubectl(['create', 'namespace', ns]);
-    const m = await measured(() => createFile(jobsIn(ns), join(cp.dir, `jobs-${label}-${n}.json`)));
+    const m = await measured(ns, () => createFile(jobsIn(ns), join(cp.dir, `jobs-${label}-${n}.json`)));
     line(`kubectl create of ${n} Jobs (${label}): ${fmt(m.seconds)} s; control plane CPU: ${cpuLine(m.cpu, n)}`);
     // The last measurement of the last size leaves its namespace to the control plane's shutdown.
     if (label === 'before' || n !== sizes.at(-1)) await cleanUp(ns);
@@ -161,7 +170,7 @@ async function run(n: number) {
   // CRD's schema make a custom resource dearer to create than a Job).
   const crOnly = `cr-only-${n}`;
   await kubectl(['create', 'namespace', crOnly]);
-  const cr = await measured(() => createFile(adaptationsIn(crOnly), join(cp.dir, `cr-only-${n}.json`)));
+  const cr = await measured(crOnly, () => createFile(adaptationsIn(crOnly), join(cp.dir, `cr-only-${n}.json`)));
   const crSeconds = cr.seconds;
   line(
     `kubectl create of ${n} LotaAdaptations, no operator: ${fmt(crSeconds)} s; control plane CPU: ${cpuLine(cr.cpu, n)}`,
@@ -176,7 +185,7 @@ async function run(n: number) {
   await kubectl(['create', 'namespace', both]);
   const crJobs = adaptationsIn(both);
   const bothJobs = jobsIn(both);
-  const together = await measured(() =>
+  const together = await measured(both, () =>
     createFile(
       crJobs.flatMap((cr, i) => [cr, bothJobs[i] as object]),
       join(cp.dir, `cr-and-jobs-${n}.json`),
@@ -198,6 +207,16 @@ async function run(n: number) {
   });
   const pid = operator.component.process.pid as number;
   const rssStart = rssMb(pid);
+  // Memory by stage: resident and peak from /proc, the V8 heap from the operator's own /metrics.
+  const stages: string[] = [];
+  const memory = async (stage: string) => {
+    const m = await opMetrics(operator.metricsUrl);
+    const mb = (name: string) => fmt(sum(m, name) / 2 ** 20, 0);
+    stages.push(
+      `${stage}: RSS ${fmt(rssMb(pid), 0)} MB (peak so far ${fmt(peakRssMb(pid), 0)}), heap used ${mb('nodejs_heap_size_used_bytes')} of ${mb('nodejs_heap_size_total_bytes')} MB, external ${mb('nodejs_external_memory_bytes')} MB`,
+    );
+  };
+  await memory('ready');
   const jobCount = counter(client, JOB, ns);
   await jobCount.synced();
   // Per resource: status writes seen up to and including the first one after its Job appeared (the write that
@@ -231,6 +250,7 @@ async function run(n: number) {
   const applySeconds = await applying;
   const apiAtJobs = diff(apiRequests(await apiMetrics()), api0);
   const cpuAtJobs = cpuSeconds(pid) - cpu0;
+  await memory('Jobs exist');
   const cpAtJobs = diff(componentCpu(cp.components), cp0);
   line(
     `${n} calibrate Jobs exist after ${fmt(jobsSeconds)} s (kubectl create of the adaptations took ${fmt(applySeconds)} s); control plane CPU: ${cpuLine(cpAtJobs, n)}`,
@@ -248,6 +268,7 @@ async function run(n: number) {
     await sleep(1000);
   }
   const apiSettled = diff(apiRequests(await apiMetrics()), api0);
+  await memory('quiet');
   const opSettled = await opMetrics(operator.metricsUrl);
   const cpuSettled = cpuSeconds(pid) - cpu0;
 
@@ -260,6 +281,7 @@ async function run(n: number) {
   const idleCpu = cpuSeconds(pid) - idle0;
   const idleWall = (performance.now() - idleT0) / 1000;
   const afterIdle = await opMetrics(operator.metricsUrl);
+  await memory('after the idle period');
   const idleReconciles = reconciles(afterIdle) - rec0;
 
   // 4. Namespace deletion, until the operator's cache holds none of the N.
@@ -273,6 +295,7 @@ async function run(n: number) {
   }
   const deleteSeconds = (performance.now() - d0) / 1000;
   const rssEnd = rssMb(pid);
+  await memory('namespace deleted');
   const rss = peakRssMb(pid);
   const cpuTotal = cpuSeconds(pid) - cpu0;
   const errors = sum(await opMetrics(operator.metricsUrl), 'controller_runtime_reconcile_errors_total');
@@ -301,6 +324,7 @@ async function run(n: number) {
   console.log(
     `operator peak RSS ${fmt(rss, 0)} MB (${fmt(rssStart, 0)} MB when ready, ${fmt(rssEnd, 0)} MB at the end); CPU ${fmt(cpuAtJobs)} s until the Jobs existed, ${fmt(cpuSettled)} s until quiet (${fmt((cpuSettled / n) * 1000, 1)} ms per resource), ${fmt(cpuTotal)} s in all`,
   );
+  for (const stage of stages) console.log(`  ${stage}`);
   const untilJob = [...writesUntilJob.values()].reduce((a, b) => a + b, 0);
   console.log(
     `status writes per resource: ${fmt(untilJob / n)} until its Job existed (watched: up to the first write after the Job appeared), ${fmt(statusWrites(apiAtJobs) / n)} by the time the last Job appeared, ${fmt(statusWrites(apiSettled) / n)} once quiet`,
