@@ -132,3 +132,46 @@ export function counter(
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** CPU seconds of the control plane's processes, by component name (kube-apiserver, etcd, ...). */
+export function componentCpu(components: { name: string; process: { pid?: number | undefined } }[]) {
+  const out = new Map<string, number>();
+  for (const c of components) {
+    const pid = c.process.pid;
+    if (pid === undefined) continue;
+    try {
+      const name = c.name.replace(/-\d+$/, '');
+      out.set(name, (out.get(name) ?? 0) + cpuSeconds(pid));
+    } catch {
+      // exited
+    }
+  }
+  return out;
+}
+
+/** Mutating requests (POST, PUT, PATCH, DELETE, by any client) the API server has served, from its /metrics. */
+export function writesServed(requests: Map<string, number>): number {
+  let n = 0;
+  for (const [k, v] of requests) if (/^(POST|PUT|PATCH|DELETE|CREATE|UPDATE|APPLY) /.test(k)) n += v;
+  return n;
+}
+
+/**
+ * What the API server spent serving, by `VERB resource[/subresource]`: the sum of request latencies (seconds, from
+ * apiserver_request_duration_seconds_sum; waiting included, so a proxy for its work) and, by resource, the watch
+ * events it sent (apiserver_watch_events_total).
+ */
+export function apiServed(samples: Sample[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const s of samples) {
+    if (s.name === 'apiserver_request_duration_seconds_sum' && s.labels.verb !== 'WATCH') {
+      const r = s.labels.subresource ? `${s.labels.resource}/${s.labels.subresource}` : (s.labels.resource ?? '');
+      const k = `${s.labels.verb} ${r} (s)`;
+      out.set(k, (out.get(k) ?? 0) + s.value);
+    } else if (s.name === 'apiserver_watch_events_total') {
+      const k = `watch events ${s.labels.resource ?? s.labels.kind ?? ''}`;
+      out.set(k, (out.get(k) ?? 0) + s.value);
+    }
+  }
+  return out;
+}

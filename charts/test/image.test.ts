@@ -62,7 +62,7 @@ describe('Dockerfile', () => {
 
   it('copies every file the operator imports at run time', () => {
     for (const src of copied) expect(existsSync(join(REPO_ROOT, src)), `COPY ${src}`).toBe(true);
-    const entry = /^ENTRYPOINT \["node", "([^"]+)"\]$/m.exec(dockerfile)?.[1];
+    const entry = /^ENTRYPOINT \["node", (?:"--[^"]+", )*"([^"]+)"\]$/m.exec(dockerfile)?.[1];
     expect(entry && existsSync(join(REPO_ROOT, entry)), `ENTRYPOINT ${entry}`).toBe(true);
 
     const inImage = (path: string) =>

@@ -1,6 +1,7 @@
 // The operator as the e2e suite runs it: `node operator/src/main.ts` as a child process against the shared control
 // plane, its JSON log in <logsDir>/operator-<n>.log, metrics and health on ports picked at run time. kill() is the
 // SIGKILL of a crashed pod; stop() the SIGTERM of a rolling update.
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Component, startComponent, waitUntil } from './component.ts';
@@ -20,6 +21,24 @@ export interface RunningOperator {
 
 let started = 0;
 
+/**
+ * Node's compile cache for the operator, filled before the first start as the image fills it at build time
+ * (Dockerfile), so that memory and start-up measured here match a deployment: no type stripper loaded.
+ */
+const compileCache = process.env.NODE_COMPILE_CACHE ?? join(repoRoot, 'node_modules/.cache/lota-operator-compile');
+let compileCacheFilled = false;
+/** The image's `node` flags (its ENTRYPOINT), so that memory measured here matches a deployment. */
+const NODE_FLAGS = ['--optimize-for-size'];
+function fillCompileCache(node: string, entry: string): void {
+  if (compileCacheFilled) return;
+  // Its outcome does not matter here: an entry that cannot even load fails at its start below, with its log.
+  spawnSync(node, [...NODE_FLAGS, entry, '--help'], {
+    env: { ...process.env, NODE_COMPILE_CACHE: compileCache },
+    stdio: 'ignore',
+  });
+  compileCacheFilled = true;
+}
+
 export interface OperatorOptions {
   kubeconfigPath: string;
   logsDir: string;
@@ -30,13 +49,17 @@ export interface OperatorOptions {
 export async function startOperator(opts: OperatorOptions): Promise<RunningOperator> {
   if (process.env.LOTA_E2E_OPERATOR === 'in-cluster') return inClusterOperator(opts);
   const [metricsPort, healthPort] = [await freePort(), await freePort()];
+  const node = join(repoRoot, 'node_modules/.bin/node');
+  // LOTA_E2E_OPERATOR_ENTRY runs another build of the operator against the same suite (e.g. a deliberately broken
+  // copy, to see the suite catch it).
+  const entry = process.env.LOTA_E2E_OPERATOR_ENTRY ?? join(repoRoot, 'operator/src/main.ts');
+  fillCompileCache(node, entry);
   const component = startComponent(
     `operator-${++started}`,
-    join(repoRoot, 'node_modules/.bin/node'),
+    node,
     [
-      // LOTA_E2E_OPERATOR_ENTRY runs another build of the operator against the same suite (e.g. a deliberately
-      // broken copy, to see the suite catch it).
-      process.env.LOTA_E2E_OPERATOR_ENTRY ?? join(repoRoot, 'operator/src/main.ts'),
+      ...NODE_FLAGS,
+      entry,
       `--kubeconfig=${opts.kubeconfigPath}`,
       `--namespaces=${opts.namespaces.join(',')}`,
       `--trainer-image=${TRAINER_IMAGE_REF}`,
@@ -46,8 +69,17 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
       '--progress-interval=1',
       ...(opts.extraArgs ?? []),
     ],
-    // The operator image's NODE_OPTIONS (see Dockerfile), so memory figures measured here match a deployment.
-    { logsDir: opts.logsDir, cwd: repoRoot, env: { ...process.env, NODE_OPTIONS: '--max-semi-space-size=2' } },
+    // The operator image's NODE_OPTIONS (see Dockerfile), so memory figures measured here match a deployment;
+    // LOTA_E2E_OPERATOR_NODE_OPTIONS adds to them (e.g. `--cpu-prof --cpu-prof-dir=...` to profile a bench run).
+    {
+      logsDir: opts.logsDir,
+      cwd: repoRoot,
+      env: {
+        ...process.env,
+        NODE_COMPILE_CACHE: compileCache,
+        NODE_OPTIONS: ['--max-semi-space-size=2', process.env.LOTA_E2E_OPERATOR_NODE_OPTIONS ?? ''].join(' ').trim(),
+      },
+    },
   );
   const healthUrl = `http://127.0.0.1:${healthPort}`;
   await waitUntil('operator /readyz', async () => (await fetch(`${healthUrl}/readyz`)).ok, {

@@ -14,6 +14,7 @@ import {
   TICKET_MERGE,
 } from './kube/resources.ts';
 import { MANAGED_SELECTOR } from './reconcile/names.ts';
+import { TRANSFORMS } from './transforms.ts';
 import { type ListWatchSource, Reflector, type WatchEvent } from './watch/reflector.ts';
 import type { StoreChange } from './watch/store.ts';
 
@@ -90,6 +91,7 @@ export class Informers {
               },
               onRestart: (cause) => opts.onRecovery?.(kind, cause),
               indexers: INDEXERS[kind],
+              ...(TRANSFORMS[kind] && { transform: TRANSFORMS[kind] }),
               ...(ns !== undefined && { scope: ns }),
             },
           );

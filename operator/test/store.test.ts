@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BY_OWNER_UID, BY_WAITS_ON, INDEXERS } from '../src/indexes.ts';
 import type { KubeObject } from '../src/kube/resources.ts';
+import { TRANSFORMS } from '../src/transforms.ts';
 import { Store } from '../src/watch/store.ts';
 
 const pod = (name: string, rv: string, owner?: string): KubeObject => ({
@@ -49,6 +50,24 @@ describe('Store indexes and tombstones', () => {
     };
     store.upsert(withFields as KubeObject);
     expect(store.get('ns/a')?.metadata).toEqual({ name: 'a', namespace: 'ns', resourceVersion: '1' });
+  });
+
+  it("keeps what the reconcilers read of Jobs and pods, not a Job's pod template or a pod's spec", () => {
+    const jobs = new Store<KubeObject>({ indexers: INDEXERS.Job, transform: TRANSFORMS.Job });
+    const metadata = { name: 'j', namespace: 'ns', resourceVersion: '1', labels: { 'lota.dev/owner-uid': 'u1' } };
+    const status = { active: 1, conditions: [{ type: 'Complete', status: 'False' }] };
+    jobs.upsert({
+      metadata,
+      spec: { suspend: true, activeDeadlineSeconds: 60, backoffLimit: 2, template: { spec: { containers: [] } } },
+      status,
+    } as KubeObject);
+    expect(jobs.byIndex(BY_OWNER_UID, 'u1')).toEqual([
+      { metadata, spec: { suspend: true, activeDeadlineSeconds: 60 }, status },
+    ]);
+    const pods = new Store<KubeObject>({ indexers: INDEXERS.Pod, transform: TRANSFORMS.Pod });
+    const podStatus = { phase: 'Running', podIP: '10.0.0.1' };
+    pods.upsert({ metadata, spec: { containers: [{ name: 'trainer' }] }, status: podStatus } as KubeObject);
+    expect(pods.get('ns/j')).toEqual({ metadata, status: podStatus });
   });
 
   it('refuses a late event for a deleted object, and forgets the tombstone after its time', () => {

@@ -29,6 +29,8 @@ export interface ReflectorOptions {
   onRestart?: (cause: 'gone' | 'watchdog') => void;
   /** Indexes of the store (see Store). */
   indexers?: Indexers<KubeObject>;
+  /** What the store keeps of each object (see Store). */
+  transform?: (obj: KubeObject) => KubeObject;
   /** The namespace this reflector watches (undefined: all). */
   scope?: string;
 }
@@ -39,7 +41,9 @@ export class Reflector<T extends KubeObject> {
   readonly scope: string | undefined;
   private readonly source: ListWatchSource<T>;
   private readonly onChange: (change: StoreChange<T>) => void;
-  private readonly opts: Required<Omit<ReflectorOptions, 'onError' | 'onRestart' | 'indexers' | 'scope'>> &
+  private readonly opts: Required<
+    Omit<ReflectorOptions, 'onError' | 'onRestart' | 'indexers' | 'transform' | 'scope'>
+  > &
     Pick<ReflectorOptions, 'onError' | 'onRestart'>;
   private stopped = false;
   private synced = false;
@@ -58,7 +62,10 @@ export class Reflector<T extends KubeObject> {
     this.name = name;
     this.source = source;
     this.onChange = onChange;
-    this.store = new Store<T>({ ...(opts.indexers && { indexers: opts.indexers }) });
+    this.store = new Store<T>({
+      ...(opts.indexers && { indexers: opts.indexers }),
+      ...(opts.transform && { transform: opts.transform as unknown as (obj: T) => T }),
+    });
     this.scope = opts.scope;
     this.opts = {
       watchdogMs: opts.watchdogMs ?? 5 * 60_000,

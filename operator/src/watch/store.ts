@@ -26,6 +26,8 @@ export type Indexers<T> = Record<string, (obj: T) => string[]>;
 
 export interface StoreOptions<T> {
   indexers?: Indexers<T>;
+  /** Applied to every object before it is cached (what to keep of it); managedFields are dropped in any case. */
+  transform?: (obj: T) => T;
   /** How long a deleted object's resourceVersion is remembered to refuse late events (default 5 minutes). */
   tombstoneTtlMs?: number;
   now?: () => number;
@@ -43,9 +45,11 @@ export class Store<T extends KubeObject> {
   private readonly indices = new Map<string, Map<string, Set<string>>>();
   private readonly tombstoneTtlMs: number;
   private readonly now: () => number;
+  private readonly transform: ((obj: T) => T) | undefined;
 
   constructor(opts: StoreOptions<T> = {}) {
     this.indexers = opts.indexers ?? {};
+    this.transform = opts.transform;
     for (const name of Object.keys(this.indexers)) this.indices.set(name, new Map());
     this.tombstoneTtlMs = opts.tombstoneTtlMs ?? 5 * 60_000;
     this.now = opts.now ?? (() => performance.now());
@@ -122,11 +126,12 @@ export class Store<T extends KubeObject> {
   }
 
   /** Applies an added or modified object; returns the change, or undefined for a duplicate or stale version. */
-  upsert(object: T): StoreChange<T> | undefined {
+  upsert(received: T): StoreChange<T> | undefined {
     // Server-side apply's bookkeeping is often the biggest part of an object and nothing here reads it
     // (controller-runtime's caches drop it too). A status PUT without it leaves the server's copy as it is.
-    const meta = object.metadata as { managedFields?: unknown };
+    const meta = received.metadata as { managedFields?: unknown };
     if (meta.managedFields) delete meta.managedFields;
+    const object = this.transform ? this.transform(received) : received;
     const key = keyOf(object);
     const rv = object.metadata.resourceVersion;
     const old = this.objects.get(key);
