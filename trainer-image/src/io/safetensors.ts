@@ -118,20 +118,7 @@ export class SafetensorsReader {
     const info = this.info(name);
     const size = info.end - info.begin;
     if (into !== undefined && into.length < size) throw new RangeError(`${this.path}: buffer too small for ${name}`);
-    const bytes = into === undefined ? new Uint8Array(size) : into.subarray(0, size);
-    let done = 0;
-    while (done < bytes.length) {
-      const length = Math.min(IO_CHUNK, bytes.length - done);
-      const { bytesRead } = await this.file.read(bytes, done, length, info.begin + done);
-      if (bytesRead === 0) {
-        throw new InvalidArtifactError(this.path, 'file ended inside the tensor data (truncated)', {
-          tensor: name,
-          reason: this.reason,
-        });
-      }
-      done += bytesRead;
-    }
-    return bytes;
+    return this.fill(name, into === undefined ? new Uint8Array(size) : into.subarray(0, size), info.begin);
   }
 
   /**
@@ -142,11 +129,15 @@ export class SafetensorsReader {
     const info = this.info(name);
     const size = info.end - info.begin;
     if (!(offset >= 0 && offset <= size)) throw new RangeError(`${this.path}: offset ${offset} outside ${name}`);
-    const bytes = into.subarray(0, Math.min(into.length, size - offset));
+    return this.fill(name, into.subarray(0, Math.min(into.length, size - offset)), info.begin + offset);
+  }
+
+  /** Fills `bytes` from file position `position` on, in IO_CHUNK reads; a short file is a truncated tensor. */
+  private async fill(name: string, bytes: Uint8Array, position: number): Promise<Uint8Array> {
     let done = 0;
     while (done < bytes.length) {
       const length = Math.min(IO_CHUNK, bytes.length - done);
-      const { bytesRead } = await this.file.read(bytes, done, length, info.begin + offset + done);
+      const { bytesRead } = await this.file.read(bytes, done, length, position + done);
       if (bytesRead === 0) {
         throw new InvalidArtifactError(this.path, 'file ended inside the tensor data (truncated)', {
           tensor: name,
