@@ -1,7 +1,7 @@
 // The Argo CD health checks of the lota.dev kinds, and the argocd-cm patch that registers them. Argo CD runs each
 // kind's script on its own (no require, no shared file), so each is rendered from the one shared body,
 // health-body.lua, behind a `kind` table holding what differs. Print the patch with:
-//   node gitops/argocd/render-cm-patch.ts > gitops/argocd/argocd-cm-patch.yaml
+//   npm run gen:gitops   (node gitops/argocd/render-cm-patch.ts > gitops/argocd/argocd-cm-patch.yaml)
 // gitops/test/argocd-cm-patch.test.ts fails when the committed patch is stale.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
