@@ -13,15 +13,13 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { KubeConfig } from '@kubernetes/client-node';
 import { withAdaptationDefaults, withMergeDefaults } from '../api/src/defaults.ts';
-import { startControlPlane } from '../e2e/harness/control-plane.ts';
 import { startOperator, TRAINER_IMAGE_REF } from '../e2e/harness/operator.ts';
 import { kwokTerminationMessage, startKwok } from '../e2e/kwok/kwok.ts';
 import { jobProblems, kwokWorkload, phaseCounts } from '../e2e/kwok/workload.ts';
-import { KubeClient } from '../operator/src/kube/client.ts';
 import { JOB, type KubeObject, LOTA_ADAPTATION, TICKET_MERGE } from '../operator/src/kube/resources.ts';
 import { desiredJob } from '../operator/src/reconcile/job.ts';
+import { startBenchCluster } from './scale/bench-cluster.ts';
 import { apiRequests, counter, cpuSeconds, diff, parseProm, peakRssMb, sleep, sum } from './scale/measure.ts';
 
 const { values } = parseArgs({
@@ -38,16 +36,9 @@ const m = Number(values.m);
 const operatorArgs = values['operator-arg'] as string[];
 const fmt = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : String(x));
 
-const cp = await startControlPlane({ node: false });
-// Ctrl-C or a timeout still stops the control plane.
-for (const signal of ['SIGINT', 'SIGTERM'] as const)
-  process.once(signal, () => void cp.stop().finally(() => process.exit(130)));
-const repoRoot = new URL('..', import.meta.url).pathname;
-const kc = new KubeConfig();
-kc.loadFromFile(cp.kubeconfigPath);
-const client = new KubeClient(kc, { qps: 0 });
-const { kubectl } = cp;
-const apiMetrics = async () => apiRequests(parseProm(await kubectl(['get', '--raw', '/metrics'])));
+const cluster = await startBenchCluster();
+const { cp, kubectl, client, repoRoot } = cluster;
+const apiMetrics = async () => apiRequests(await cluster.apiMetrics());
 const opMetrics = async (url: string) => parseProm(await (await fetch(url)).text());
 
 async function createFile(items: object[], file: string) {

@@ -19,13 +19,11 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { KubeConfig } from '@kubernetes/client-node';
 import { withAdaptationDefaults } from '../api/src/defaults.ts';
-import { startControlPlane } from '../e2e/harness/control-plane.ts';
 import { startOperator, TRAINER_IMAGE_REF } from '../e2e/harness/operator.ts';
-import { KubeClient } from '../operator/src/kube/client.ts';
 import { JOB, LOTA_ADAPTATION } from '../operator/src/kube/resources.ts';
 import { desiredJob } from '../operator/src/reconcile/job.ts';
+import { startBenchCluster } from './scale/bench-cluster.ts';
 import {
   apiRequests,
   apiServed,
@@ -66,16 +64,9 @@ const spec = (name: string) => ({
 });
 const names = (n: number) => Array.from({ length: n }, (_, i) => `r${String(i).padStart(5, '0')}`);
 
-const cp = await startControlPlane({ node: false });
-// Ctrl-C or a timeout still stops the control plane.
-for (const signal of ['SIGINT', 'SIGTERM'] as const)
-  process.once(signal, () => void cp.stop().finally(() => process.exit(130)));
-const repoRoot = new URL('..', import.meta.url).pathname;
-const kc = new KubeConfig();
-kc.loadFromFile(cp.kubeconfigPath);
-const client = new KubeClient(kc, { qps: 0 });
-const kubectl = cp.kubectl;
-const apiMetrics = async () => parseProm(await kubectl(['get', '--raw', '/metrics']));
+const cluster = await startBenchCluster();
+const { cp, kubectl, client, repoRoot } = cluster;
+const { apiMetrics } = cluster;
 const opMetrics = async (url: string) => parseProm(await (await fetch(url)).text());
 const fmt = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : String(x));
 
