@@ -148,7 +148,12 @@ describe('runMerge', () => {
       ['task-arithmetic', { lambda: 0.7, normalize: true }],
     ] as const;
     for (const [method, parameters] of cases) {
-      for (const kind of ['model', 'ticket'] as const) {
+      // (a bf16 model output: survival then counts the entries whose bf16 value changes)
+      for (const [kind, dtype] of [
+        ['model', 'f32'],
+        ['model', 'bf16'],
+        ['ticket', 'f32'],
+      ] as const) {
         const run = (extra: (typeof zero)[], out: string) =>
           runMerge({
             method,
@@ -157,7 +162,7 @@ describe('runMerge', () => {
             parameters,
             output:
               kind === 'model'
-                ? { kind, dir: join(dir, `${method}-${out}`) }
+                ? { kind, dir: join(dir, `${method}-${dtype}-${out}`), dtype }
                 : { kind, path: join(dir, `${method}-${out}.safetensors`) },
           });
         const sparse = await run([], `sparse-${kind}`);
