@@ -221,7 +221,7 @@ function addToBase(
       base[j] = after;
       const differs = +(after !== before);
       changed += differs;
-      surviving += differs & (+(after === after) | +(before === before));
+      surviving += differs & +!(Number.isNaN(after) && Number.isNaN(before));
     }
   }
   return { changed, surviving };
