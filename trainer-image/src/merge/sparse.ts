@@ -315,9 +315,16 @@ export function mergeSparseTensor(
   }
 
   const claimedBy = inputs.map((input) => input?.values.length ?? 0);
-  const intersections = claims.map((a, i) =>
-    claims.map((b, j) => (i === j ? (claimedBy[i] as number) : a && b ? overlapCount(a, b) : 0)),
-  );
+  // symmetric: each pair is counted once
+  const intersections = claims.map((_, i) => claims.map((_, j) => (i === j ? (claimedBy[i] as number) : 0)));
+  for (const [i, a] of claims.entries()) {
+    for (let j = i + 1; j < claims.length; j++) {
+      const b = claims[j];
+      const n = a && b ? overlapCount(a, b) : 0;
+      (intersections[i] as number[])[j] = n;
+      (intersections[j] as number[])[i] = n;
+    }
+  }
   return {
     mask: union,
     delta,
