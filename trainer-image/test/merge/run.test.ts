@@ -181,6 +181,10 @@ describe('runMerge', () => {
         // (the dense model makes every float tensor a merged one, so only `entries` may differ)
         expect({ ...sparse.interference.total, entries: 0 }).toEqual({ ...dense.interference.total, entries: 0 });
         expect(sparse.interference.inputs).toEqual(dense.interference.inputs.slice(0, 3));
+        for (const tensor of sparse.interference.tensors) {
+          const other = dense.interference.tensors.find((t) => t.name === tensor.name);
+          expect(tensor.jaccard).toEqual(other?.jaccard.slice(0, 3).map((row) => row.slice(0, 3)));
+        }
         expect(sparse.survival).toEqual(dense.survival);
         if (kind === 'model') {
           const a = await Checkpoint.open(sparse.output.path);
