@@ -12,10 +12,11 @@
 // Fairness: before each timed process its input files are read through once (so every run starts with them in the
 // page cache), `sync` runs (so none pays for writing back an earlier run's output while it is timed), and only then
 // is the output of the run before it of the same kind removed. Every kind also runs once untimed first, so each timed
-// run finds the same state: the memory and disk blocks of an output of its size just freed. (On this KVM machine,
-// writing into memory freed a few seconds earlier costs up to 10× the CPU of writing into memory just freed, ~1 s vs
-// ~0.1 s for 440 MB: the host takes back the guest's free pages. Before this ordering the I/O floor ran in the slow
-// state and the merges in the fast one.)
+// run starts alike: with the memory and disk blocks of an output of its size just freed. (On the 2-core KVM
+// development machine, writing 440 MB into memory freed a few seconds earlier takes ~1 s of CPU, into memory just
+// freed ~0.1 s: the host takes back the guest's free pages. Before this ordering the I/O floor always ran in the slow
+// state and the ticket merge in the fast one. Other processes on the machine still move it between the two states
+// now and then, so single runs scatter: compare the medians.)
 // The ticket merge and the I/O floor alternate `repeats` times and MergeKit runs `repeats` times; the ratios are of
 // medians (each run's figures are printed too). Not a test.
 //   node bench/merge.ts [layers=12] [methods=sum,ties] [repeats=3]
