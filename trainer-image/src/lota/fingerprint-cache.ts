@@ -1,16 +1,17 @@
 // A base model's fingerprint (fingerprint.ts), remembered by the identity of its files, so that a merge over a base
 // whose fingerprint was taken before need not hash every byte of it again. A record holds, for each weight file, its
 // path, device, inode, size, modification and status-change times (nanoseconds), and the fingerprint; it is used
-// only while all of them are still what they were. Writing a file's data, truncating it, renaming another file over
-// it or changing its times all set its status-change time (ctime) to the present, which a process cannot set back
-// (only changing the system clock can), so a changed file never matches its record: the ticket check that
-// the fingerprint serves stays a check of the exact bytes read.
+// only while all of them are still what they were. Writing a file's data, truncating it or changing its times all
+// set its status-change time (ctime) to the present, which a process cannot set back (only changing the system clock
+// can), and a file put in its place is another inode, so a changed file never matches its record: the ticket check
+// that the fingerprint serves stays a check of the bytes read.
 // Two guards make that hold for changes made close to the hashing (as git guards its index against "racily clean"
 // files): a record is written only when every file's ctime and mtime lie RACY_MARGIN_NS before the stat taken
 // before hashing (a change within the same timestamp tick as an earlier one could leave ctime unchanged), and only
 // when the files' identities after the hashing equal those before it. A merge that takes a recorded fingerprint
 // checks the identities again after its pass (verifyUnchanged). What this trusts: that ctime moves when a file
-// changes, which local filesystems give; a network filesystem that caches attributes (NFS's actimeo) may not.
+// changes, which local filesystems give; a network filesystem that caches attributes (NFS's actimeo) may not, and
+// bytes changed beneath the filesystem (a write to the raw device, bit rot) go unseen, as by any stat-based cache.
 import { createHash } from 'node:crypto';
 import type { BigIntStats } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
