@@ -19,8 +19,8 @@
 // now and then, so single runs scatter: compare the medians.)
 // The ticket merge and the I/O floor alternate `repeats` times and MergeKit runs `repeats` times; the ratios are of
 // medians (each run's figures are printed too), and the wall ratio to the floor also of the best runs of each (load
-// only ever adds time, so best against best compares like with like when the medians straddle the two states).
-// Not a test.
+// only ever adds time, so best against best compares like with like when the medians straddle the two states); the
+// floor target counts as met only when both ratios meet it. Not a test.
 //   node bench/merge.ts [layers=12] [methods=sum,ties] [repeats=5]
 import { spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -201,6 +201,15 @@ function ours(label: string, spec: MergeSpec, mode: string[] = []): Measured {
 const TARGETS: Record<string, number> = { sum: 0.33, ties: 0.5 };
 const IO_FLOOR_TARGET = 1.5;
 
+/** Met only when both ratios are: a median can pass on a floor slowed by the machine's page state (header). */
+function floorVerdict(medians: number, best: number): string {
+  const met = (x: number) => x <= IO_FLOOR_TARGET;
+  if (met(medians) && met(best)) return 'met';
+  if (met(medians)) return 'NOT met on best runs';
+  if (met(best)) return 'NOT met on medians';
+  return 'NOT met';
+}
+
 /**
  * `repeats` MergeKit merges after an untimed one, each in a process of its own (MergeKit keeps loaded models in a
  * process-wide cache, so a second merge in the same process would not read its inputs again); the last one's output
@@ -356,7 +365,7 @@ try {
         `${label} cpu / MergeKit cpu: ${cpuRatio.toFixed(2)}${target === undefined ? '' : ` (target ≤ ${target}: ${cpuRatio <= target ? 'met' : 'NOT met'})`}`,
       );
       console.log(
-        `${label} wall / I/O floor wall: ${floorRatio.toFixed(2)}${method === 'sum' ? ` (target ≤ ${IO_FLOOR_TARGET}: ${floorRatio <= IO_FLOOR_TARGET ? 'met' : 'NOT met'})` : ''}; best runs ${bestRatio.toFixed(2)}; cpu ${(median(m.cpuSeconds) / median(floor.cpuSeconds)).toFixed(2)}`,
+        `${label} wall / I/O floor wall: medians ${floorRatio.toFixed(2)}, best runs ${bestRatio.toFixed(2)}${method === 'sum' ? ` (target ≤ ${IO_FLOOR_TARGET}: ${floorVerdict(floorRatio, bestRatio)})` : ''}; cpu ${(median(m.cpuSeconds) / median(floor.cpuSeconds)).toFixed(2)}`,
       );
     }
     const bound = (9 * 3 + 21) * (a.largestTensor ?? 0);
