@@ -36,7 +36,12 @@ if (floor) {
   await copyWeights(spec.baseModel, spec.output.dir);
 } else {
   const result = await runMerge(spec);
-  extra = { largestTensor: result.largestTensor, summary: result.summary };
+  extra = {
+    largestTensor: result.largestTensor,
+    summary: result.summary,
+    sha256: result.output.sha256,
+    baseFingerprint: result.baseFingerprint,
+  };
 }
 const seconds = (performance.now() - start) / 1000;
 const cpuSeconds = cpu(process.cpuUsage(startCpu));

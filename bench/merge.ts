@@ -6,12 +6,22 @@
 // shared machine: wall time includes waiting for cores others use. Also timed, in its own process: the I/O floor, a
 // plain copy of the base's weight files to a new directory (read the base once, write an output of the same size
 // once), against which the ticket merge's wall time is put. Targets (issue 17): merge CPU sum ≤ 0.33× MergeKit,
-// ties ≤ 0.5×; ticket merge wall ≤ 1.5× the I/O floor.
+// ties ≤ 0.5×; ticket merge wall ≤ 1.5× the I/O floor. The ticket merge is timed twice: hashing the base for the
+// fingerprint the tickets are checked against, and with that fingerprint recorded (spec.fingerprintCache, as a merge
+// over a base that an earlier merge already read finds it; trainer-image/src/lota/fingerprint-cache.ts).
 // Fairness: before each timed process its input files are read through once (so every run starts with them in the
-// page cache) and `sync` runs (so none pays for writing back an earlier run's output while it is timed).
+// page cache), `sync` runs (so none pays for writing back an earlier run's output while it is timed), and only then
+// is the output of the run before it of the same kind removed. Every kind also runs once untimed first, so each timed
+// run starts alike: with the memory and disk blocks of an output of its size just freed. (On the 2-core KVM
+// development machine, writing 440 MB into memory freed a few seconds earlier takes ~1 s of CPU, into memory just
+// freed ~0.1 s: the host takes back the guest's free pages. Before this ordering the I/O floor always ran in the slow
+// state and the ticket merge in the fast one. Other processes on the machine still move it between the two states
+// now and then, so single runs scatter: compare the medians.)
 // The ticket merge and the I/O floor alternate `repeats` times and MergeKit runs `repeats` times; the ratios are of
-// medians (each run's figures are printed too). Not a test.
-//   node bench/merge.ts [layers=12] [methods=sum,ties] [repeats=3]
+// medians (each run's figures are printed too), and the wall ratio to the floor also of the best runs of each (load
+// only ever adds time, so best against best compares like with like when the medians straddle the two states); the
+// floor target counts as met only when both ratios meet it. Not a test.
+//   node bench/merge.ts [layers=12] [methods=sum,ties] [repeats=5]
 import { spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,6 +31,7 @@ import { fileURLToPath } from 'node:url';
 import { tool } from '../scripts/toolchain.ts';
 import { Checkpoint, CheckpointWriter } from '../trainer-image/src/io/checkpoint.ts';
 import { fingerprintCheckpoint } from '../trainer-image/src/lota/fingerprint.ts';
+import { RACY_MARGIN_NS } from '../trainer-image/src/lota/fingerprint-cache.ts';
 import { maskWhere } from '../trainer-image/src/lota/mask.ts';
 import { seededRandom } from '../trainer-image/src/lota/random.ts';
 import { type TicketTensor, writeTicket } from '../trainer-image/src/lota/ticket.ts';
@@ -28,7 +39,7 @@ import type { MergeSpec } from '../trainer-image/src/merge/run.ts';
 
 const layers = Number(process.argv[2] ?? 12);
 const methods = (process.argv[3] ?? 'sum,ties').split(',');
-const repeats = Number(process.argv[4] ?? 3);
+const repeats = Number(process.argv[4] ?? 5);
 const hidden = 768;
 const intermediate = 2048;
 const vocab = 32000;
@@ -130,6 +141,9 @@ async function makeInputs(): Promise<void> {
 }
 
 interface Measured {
+  /** The output's sha256 and where the base's fingerprint came from (ours only). */
+  sha256?: string;
+  baseFingerprint?: { recorded: boolean };
   seconds: number[];
   cpuSeconds: number[];
   processCpuSeconds: number;
@@ -151,11 +165,15 @@ function warm(paths: readonly string[]): void {
   }
 }
 
-/** Times one process whose inputs are `inputs`, with them in the page cache and no other run's writes pending. */
-function runProcess(command: string, args: string[], inputs: readonly string[]): Measured {
+/**
+ * Times one process whose inputs are `inputs` and whose output is `output`, with the inputs in the page cache, no
+ * other run's writes pending, and the previous output at `output` removed just before it starts (see the header).
+ */
+function runProcess(command: string, args: string[], inputs: readonly string[], output: string): Measured {
   warm(inputs);
   // earlier runs' outputs reach the disk before this one starts, so it does not share the disk with their write-back
   spawnSync('sync');
+  rmSync(output, { recursive: true, force: true });
   const start = performance.now();
   const child = spawnSync(command, args, {
     encoding: 'utf8',
@@ -171,15 +189,31 @@ function runProcess(command: string, args: string[], inputs: readonly string[]):
 function ours(label: string, spec: MergeSpec, mode: string[] = []): Measured {
   const file = join(dir, `${label}.json`);
   writeFileSync(file, JSON.stringify(spec));
-  return runProcess(process.execPath, [worker, ...mode, file], [spec.baseModel, ...spec.inputs.map((i) => i.path)]);
+  if (spec.output.kind !== 'model') throw new Error('the bench writes model outputs');
+  return runProcess(
+    process.execPath,
+    [worker, ...mode, file],
+    [spec.baseModel, ...spec.inputs.map((i) => i.path)],
+    spec.output.dir,
+  );
 }
 
 const TARGETS: Record<string, number> = { sum: 0.33, ties: 0.5 };
 const IO_FLOOR_TARGET = 1.5;
 
+/** Met only when both ratios are: a median can pass on a floor slowed by the machine's page state (header). */
+function floorVerdict(medians: number, best: number): string {
+  const met = (x: number) => x <= IO_FLOOR_TARGET;
+  if (met(medians) && met(best)) return 'met';
+  if (met(medians)) return 'NOT met on best runs';
+  if (met(best)) return 'NOT met on medians';
+  return 'NOT met';
+}
+
 /**
- * `repeats` MergeKit merges, each in a process of its own (MergeKit keeps loaded models in a process-wide cache, so
- * a second merge in the same process would not read its inputs again); the last one's output is kept.
+ * `repeats` MergeKit merges after an untimed one, each in a process of its own (MergeKit keeps loaded models in a
+ * process-wide cache, so a second merge in the same process would not read its inputs again); the last one's output
+ * is kept.
  */
 function mergekit(label: string, method: string, density: number | undefined): Measured {
   const file = join(dir, `mk-${label}.json`);
@@ -195,18 +229,17 @@ function mergekit(label: string, method: string, density: number | undefined): M
       dtype: 'float32',
     }),
   );
-  const runs: Measured[] = [];
-  for (let r = 0; r < repeats; r++) {
-    const out = join(dir, `out-mk-${label}`);
-    rmSync(out, { recursive: true, force: true });
-    runs.push(
-      runProcess(
-        python,
-        [mergekitScript, file, out],
-        ['base', 'dense0', 'dense1', 'dense2'].map((d) => join(dir, d)),
-      ),
+  const out = join(dir, `out-mk-${label}`);
+  const run = () =>
+    runProcess(
+      python,
+      [mergekitScript, file, out],
+      ['base', 'dense0', 'dense1', 'dense2'].map((d) => join(dir, d)),
+      out,
     );
-  }
+  run();
+  const runs: Measured[] = [];
+  for (let r = 0; r < repeats; r++) runs.push(run());
   return combine(runs);
 }
 
@@ -247,48 +280,65 @@ try {
     const density = method === 'ties' ? 0.5 : undefined;
     const mkMethod = method === 'sum' ? 'task_arithmetic' : method.replace('-', '_');
     const parameters = density === undefined ? {} : { density };
-    const spec = (inputs: string[], out: string): MergeSpec => ({
+    const spec = (inputs: string[], out: string, fingerprintCache?: string): MergeSpec => ({
       method: method as MergeSpec['method'],
       baseModel: join(dir, 'base'),
       inputs: inputs.map((path, i) => ({ name: `t${i}`, path })),
       parameters,
       output: { kind: 'model', dir: join(dir, out), dtype: 'f32' },
+      ...(fingerprintCache && { fingerprintCache }),
     });
-    const ticketRuns: Measured[] = [];
-    const floorRuns: Measured[] = [];
-    for (let r = 0; r < repeats; r++) {
-      for (const out of [`out-${method}-t`, `out-${method}-floor`])
-        rmSync(join(dir, out), { recursive: true, force: true });
-      ticketRuns.push(
-        ours(
-          `${method}-tickets`,
-          spec(
-            [0, 1, 2].map((t) => join(dir, `ticket${t}.safetensors`)),
-            `out-${method}-t`,
-          ),
+    const ticketPaths = [0, 1, 2].map((t) => join(dir, `ticket${t}.safetensors`));
+    const ticketMerge = () => ours(`${method}-tickets`, spec(ticketPaths, `out-${method}-t`));
+    const fingerprints = join(dir, 'fingerprints');
+    const recordedMerge = () => ours(`${method}-recorded`, spec(ticketPaths, `out-${method}-r`, fingerprints));
+    const copyBase = () => ours(`${method}-floor`, spec([], `out-${method}-floor`), ['--io-floor']);
+    const denseMerge = () =>
+      ours(
+        `${method}-dense`,
+        spec(
+          [0, 1, 2].map((t) => join(dir, `dense${t}`)),
+          `out-${method}-d`,
         ),
       );
-      floorRuns.push(ours(`${method}-floor`, spec([], `out-${method}-floor`), ['--io-floor']));
+    // untimed first runs (see the header); the second records the fingerprint, which it does only for files older
+    // than the cache's margin
+    ticketMerge();
+    const age = Date.now() - statSync(join(dir, 'base', 'model.safetensors')).ctimeMs;
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, Number(RACY_MARGIN_NS / 1_000_000n) + 100 - age)));
+    recordedMerge();
+    copyBase();
+    const ticketRuns: Measured[] = [];
+    const recordedRuns: Measured[] = [];
+    const floorRuns: Measured[] = [];
+    for (let r = 0; r < repeats; r++) {
+      ticketRuns.push(ticketMerge());
+      recordedRuns.push(recordedMerge());
+      floorRuns.push(copyBase());
     }
+    if (recordedRuns.some((m) => m.baseFingerprint?.recorded !== true))
+      throw new Error('a merge with the fingerprint recorded hashed the base');
+    if (ticketRuns.some((m) => m.baseFingerprint?.recorded !== false))
+      throw new Error('a merge without the fingerprint cache took a recorded fingerprint');
+    if (new Set([...ticketRuns, ...recordedRuns].map((m) => m.sha256)).size !== 1)
+      throw new Error('the ticket merges wrote different outputs');
     const a = combine(ticketRuns);
+    const known = combine(recordedRuns);
     const floor = combine(floorRuns);
-    const b = ours(
-      `${method}-dense`,
-      spec(
-        [0, 1, 2].map((t) => join(dir, `dense${t}`)),
-        `out-${method}-d`,
-      ),
-    );
+    denseMerge();
+    const b = denseMerge();
     const c = mergekit(method, mkMethod, density);
     console.log(
       `\n${method} (MergeKit ${mkMethod}${density === undefined ? '' : `, density ${density}`}), medians of ${repeats} runs where repeated:`,
     );
     console.log(row('ours, 3 tickets', a));
+    console.log(row('  fingerprint recorded', known));
     console.log(row('ours, 3 dense models', b));
     console.log(row('MergeKit, 3 dense models', c));
     console.log(row('I/O floor (copy the base)', floor));
     for (const [name, m] of [
       ['ours, 3 tickets', a],
+      ['  fingerprint recorded', known],
       ['MergeKit', c],
       ['I/O floor', floor],
     ] as const) {
@@ -304,14 +354,20 @@ try {
       `                      process cpu: ${both((m) => m.processCpuSeconds)}; peak RSS: ${both((m) => m.maxRssBytes)}`,
     );
     const target = TARGETS[method];
-    const cpuRatio = median(a.cpuSeconds) / median(c.cpuSeconds);
-    const floorRatio = median(a.seconds) / median(floor.seconds);
-    console.log(
-      `ticket merge cpu / MergeKit cpu: ${cpuRatio.toFixed(2)}${target === undefined ? '' : ` (target ≤ ${target}: ${cpuRatio <= target ? 'met' : 'NOT met'})`}`,
-    );
-    console.log(
-      `ticket merge wall / I/O floor wall: ${floorRatio.toFixed(2)}${method === 'sum' ? ` (target ≤ ${IO_FLOOR_TARGET}: ${floorRatio <= IO_FLOOR_TARGET ? 'met' : 'NOT met'})` : ''}; cpu ${(median(a.cpuSeconds) / median(floor.cpuSeconds)).toFixed(2)}`,
-    );
+    for (const [label, m] of [
+      ['ticket merge', a],
+      ['ticket merge, fingerprint recorded,', known],
+    ] as const) {
+      const cpuRatio = median(m.cpuSeconds) / median(c.cpuSeconds);
+      const floorRatio = median(m.seconds) / median(floor.seconds);
+      const bestRatio = Math.min(...m.seconds) / Math.min(...floor.seconds);
+      console.log(
+        `${label} cpu / MergeKit cpu: ${cpuRatio.toFixed(2)}${target === undefined ? '' : ` (target ≤ ${target}: ${cpuRatio <= target ? 'met' : 'NOT met'})`}`,
+      );
+      console.log(
+        `${label} wall / I/O floor wall: medians ${floorRatio.toFixed(2)}, best runs ${bestRatio.toFixed(2)}${method === 'sum' ? ` (target ≤ ${IO_FLOOR_TARGET}: ${floorVerdict(floorRatio, bestRatio)})` : ''}; cpu ${(median(m.cpuSeconds) / median(floor.cpuSeconds)).toFixed(2)}`,
+      );
+    }
     const bound = (9 * 3 + 21) * (a.largestTensor ?? 0);
     console.log(
       `stated working-set bound (9N + 21)·n bytes, N = 3, n = ${a.largestTensor} (largest tensor): ${mb(bound)}`,
@@ -328,7 +384,13 @@ try {
     await x.close();
     await y.close();
     console.log(`max |ours − MergeKit| over all weights: ${maxDiff.toExponential(2)}`);
-    for (const out of [`out-${method}-t`, `out-${method}-d`, `out-mk-${method}`, `out-${method}-floor`])
+    for (const out of [
+      `out-${method}-t`,
+      `out-${method}-r`,
+      `out-${method}-d`,
+      `out-mk-${method}`,
+      `out-${method}-floor`,
+    ])
       rmSync(join(dir, out), { recursive: true, force: true });
   }
 } finally {

@@ -1,6 +1,7 @@
 // A Hugging Face model directory: `model.safetensors`, or shards `model-0000i-of-0000n.safetensors` listed by
 // `model.safetensors.index.json` ({metadata: {total_size}, weight_map: {tensor: shard}}), next to config.json and
 // the tokenizer files. Tensors are read one at a time by their HF name; writing takes them one at a time too.
+import type { BigIntStats } from 'node:fs';
 import { copyFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Digest } from './digest.ts';
@@ -117,6 +118,11 @@ export class Checkpoint {
 
   readFloat32(name: string): Promise<Float32Array> {
     return this.shard(name).readFloat32(name);
+  }
+
+  /** The shard files as opened: their paths and the status of the open files (what the tensors are read from). */
+  files(): { path: string; stat(): Promise<BigIntStats> }[] {
+    return [...this.shards.values()].map((reader) => ({ path: reader.path, stat: () => reader.stat() }));
   }
 
   /** config.json, parsed; undefined when absent. */

@@ -5,6 +5,7 @@
 //            and must cover it exactly: no holes, no overlaps.
 // The reader validates the whole header on open and then reads one tensor at a time with positioned reads, so a
 // checkpoint never has to fit one Buffer. The writer lays the header out first and takes tensors one at a time.
+import type { BigIntStats } from 'node:fs';
 import { type FileHandle, open, rename, rm } from 'node:fs/promises';
 import {
   DTYPE_BYTES,
@@ -159,6 +160,11 @@ export class SafetensorsReader {
   async readFloat32(name: string): Promise<Float32Array> {
     const info = this.info(name);
     return toFloat32(info.dtype, await this.read(name));
+  }
+
+  /** The open file's status (bigint: nanosecond times), of the file the tensors are read from. */
+  stat(): Promise<BigIntStats> {
+    return this.file.stat({ bigint: true });
   }
 
   async close(): Promise<void> {

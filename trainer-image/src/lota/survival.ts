@@ -19,11 +19,11 @@ export class SurvivalCounter {
   private changed = 0;
   private surviving = 0;
   readonly dtype: Dtype;
-  private readonly stored: (x: number) => number;
+  private readonly storedValue: (x: number) => number;
 
   constructor(dtype: Dtype) {
     this.dtype = dtype;
-    this.stored = storedFloat(dtype);
+    this.storedValue = storedFloat(dtype);
   }
 
   /** `adapted` is base + δ in float32, as it goes to the writer. */
@@ -37,11 +37,15 @@ export class SurvivalCounter {
     }
   }
 
-  /** One entry, as add() counts it: for loops that visit only the entries something changes. */
-  addEntry(base: number, adapted: number): void {
-    if (adapted === base) return;
-    this.changed++;
-    if (!Object.is(this.stored(adapted), this.stored(base))) this.surviving++;
+  /** The written value of a float32 value, undefined when it is written as is (float32): see ChangeCounter. */
+  get stored(): ((x: number) => number) | undefined {
+    return this.dtype === 'F32' ? undefined : this.storedValue;
+  }
+
+  /** Counts made by a loop that visits only the entries something changes, as add() counts them. */
+  addCounts(changed: number, surviving: number): void {
+    this.changed += changed;
+    this.surviving += surviving;
   }
 
   /** A ticket's own values: a stored δ survives unless it rounds to zero. */

@@ -322,12 +322,20 @@ function maskCodings(meta: Record<string, string>, fail: (problem: string) => Er
   return parsed as Record<string, MaskCoding>;
 }
 
-/** The mask of one tensor of an open ticket (header already validated), in either coding. */
-export async function readTicketMask(reader: SafetensorsReader, name: string, size: number): Promise<PackedMask> {
+/**
+ * The mask of one tensor of an open ticket (header already validated), in either coding. A gaps-coded mask's set
+ * entries are also written into `indices` in ascending order, when given (as many as fit).
+ */
+export async function readTicketMask(
+  reader: SafetensorsReader,
+  name: string,
+  size: number,
+  indices?: Uint32Array,
+): Promise<PackedMask> {
   const gaps = reader.tensors.has(`index/${name}`);
   const bytes = (await reader.read(`${gaps ? 'index' : 'mask'}/${name}`)) as Uint8Array;
   try {
-    return gaps ? decodeGaps(bytes, size) : maskFromBits(bytes, size);
+    return gaps ? decodeGaps(bytes, size, indices) : maskFromBits(bytes, size);
   } catch (error) {
     throw ticketError(reader.path, (error as Error).message, name);
   }
@@ -349,10 +357,13 @@ export function encodeGaps(mask: PackedMask): Uint8Array {
   return Uint8Array.from(out);
 }
 
-export function decodeGaps(bytes: Uint8Array, size: number): PackedMask {
+/** The mask of `size` entries the gaps code; its set entries also go into `indices` in order, when given. */
+export function decodeGaps(bytes: Uint8Array, size: number, indices?: Uint32Array): PackedMask {
   const mask = emptyMask(size);
   const bits = mask.bits;
+  const out = indices ?? new Uint32Array(0);
   let index = -1;
+  let n = 0;
   let k = 0;
   while (k < bytes.length) {
     let byte = bytes[k++] as number;
@@ -373,6 +384,7 @@ export function decodeGaps(bytes: Uint8Array, size: number): PackedMask {
     index += gap + 1;
     if (index >= size) throw new Error(`index ${index} is out of range for ${size} entries`);
     bits[index >> 3] = (bits[index >> 3] as number) | (1 << (index & 7));
+    out[n++] = index; // (past its end, a typed array ignores the write)
   }
   return mask;
 }

@@ -1,7 +1,8 @@
 // `lota-trainer merge`: base model + N inputs (tickets or fine-tuned models) → a merged model directory or a merged
 // ticket, plus the interference report. One pass over the base, tensor by tensor in the fingerprint's order: read the
-// base tensor (hashing it into the fingerprint that tickets are checked against before the output is committed),
-// merge, write, drop. `sum` and `task-arithmetic` over tickets take the sparse path (sparse.ts): the tickets' entries
+// base tensor (hashing it into the fingerprint that tickets are checked against before the output is committed,
+// unless spec.fingerprintCache holds a record of it for the base's unchanged files: fingerprint-cache.ts), merge,
+// write, drop. `sum` and `task-arithmetic` over tickets take the sparse path (sparse.ts): the tickets' entries
 // are scatter-added, nothing of a ticket is made dense, and the working memory is two of the tensors, a float32 + two
 // bits of scratch per entry and the tickets' own entries. The other methods and model inputs take the dense path: peak
 // working memory, for a tensor of n entries and N inputs, about (9N + 21)·n bytes (δ per input, sparsified copies and
@@ -17,6 +18,7 @@ import { Checkpoint, CheckpointWriter } from '../io/checkpoint.ts';
 import { type Digest, digestPath } from '../io/digest.ts';
 import { type Dtype, isFloatDtype, OUTPUT_DTYPES, type OutputDtype, type TensorArray, toFloat32 } from '../io/dtype.ts';
 import { fingerprintOrder, ThreadFingerprinter } from '../lota/fingerprint.ts';
+import { FingerprintCache, verifyUnchanged } from '../lota/fingerprint-cache.ts';
 import { countSet, emptyMask, forEachSet, type PackedMask, setBit } from '../lota/mask.ts';
 import { seededRandom } from '../lota/random.ts';
 import { type Survival, SurvivalCounter } from '../lota/survival.ts';
@@ -63,6 +65,11 @@ export interface MergeSpec {
   output: MergeOutputSpec;
   /** Where interference.json goes (optional). */
   interferencePath?: string;
+  /**
+   * A directory of recorded base fingerprints (fingerprint-cache.ts): when the base's files match a record, the
+   * tickets are checked against it and the base is not hashed again; otherwise the fingerprint taken is recorded.
+   */
+  fingerprintCache?: string;
 }
 
 export interface MergeIo {
@@ -78,6 +85,8 @@ export interface MergeResult {
   summary: InterferenceSummary;
   /** Elements of the largest tensor: the unit of the memory bound above. */
   largestTensor: number;
+  /** The base's fingerprint, when the merge needed it, and whether it came from a record (spec.fingerprintCache). */
+  baseFingerprint?: { sha256: string; recorded: boolean };
 }
 
 /** The spec is impossible as written (exit code 10 through the CLI). */
@@ -170,6 +179,10 @@ export async function runMerge(spec: MergeSpec, io: MergeIo = {}): Promise<Merge
     // reads anyway; the output is committed only after that check.
     const fingerprinted = sources.some((s) => s.kind === 'ticket') || spec.output.kind === 'ticket';
     let fingerprint: string | undefined;
+    const cache =
+      fingerprinted && spec.fingerprintCache !== undefined ? new FingerprintCache(spec.fingerprintCache) : undefined;
+    const identified = cache ? await cache.lookup(base.files()) : undefined;
+    const recorded = identified?.fingerprint;
     let digests: Map<string, Digest> = new Map();
     const definition: MethodDefinition = MERGE_METHODS[spec.method];
     const tickets = sources.every((s) => s instanceof TicketSource) ? (sources as TicketSource[]) : undefined;
@@ -200,7 +213,7 @@ export async function runMerge(spec: MergeSpec, io: MergeIo = {}): Promise<Merge
     const pieces = names.some(copied) ? ([shared(COPY_PIECE), shared(COPY_PIECE)] as const) : undefined;
     // The fingerprint is hashed on a thread of its own, fed in order: tensor i's bytes (by load(i), or by copy(i) in
     // the loop) before load(i + 1) starts.
-    const fingerprinter = fingerprinted ? new ThreadFingerprinter() : undefined;
+    const fingerprinter = fingerprinted && recorded === undefined ? new ThreadFingerprinter() : undefined;
     /** Copies an untouched tensor piece by piece (fingerprinted as read); returns the last piece's write, pending. */
     const copy = async (name: string): Promise<{ last: Promise<void> }> => {
       const size = base.info(name).end - base.info(name).begin;
@@ -314,8 +327,13 @@ export async function runMerge(spec: MergeSpec, io: MergeIo = {}): Promise<Merge
       await writing;
       if (fingerprinter) {
         fingerprint = await fingerprinter.digest();
-        for (const source of sources) source.checkFingerprint(fingerprint);
+        if (cache && identified) await cache.record(identified, fingerprint);
+      } else if (identified && recorded !== undefined) {
+        // the record holds for the files as they were before the pass; they must not have changed during it
+        await verifyUnchanged(identified);
+        fingerprint = recorded;
       }
+      if (fingerprint !== undefined) for (const source of sources) source.checkFingerprint(fingerprint);
       digests = await sink.close(fingerprint ?? '');
     } catch (error) {
       // nothing may still be writing into the files abort() removes
@@ -341,6 +359,7 @@ export async function runMerge(spec: MergeSpec, io: MergeIo = {}): Promise<Merge
       interference,
       summary: summarize(interference),
       largestTensor,
+      ...(fingerprint !== undefined && { baseFingerprint: { sha256: fingerprint, recorded: recorded !== undefined } }),
     };
   } finally {
     await Promise.all(sources.map((s) => s.close()));

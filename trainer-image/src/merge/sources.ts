@@ -87,8 +87,11 @@ export class TicketSource implements TaskVectorSource {
     const fail = (problem: string) =>
       new InvalidArtifactError(this.path, problem, { tensor: name, reason: 'InvalidTicket' });
     let claimed: PackedMask;
+    // a gaps-coded mask hands over its entries' indices as it is decoded: the scatter-add needs no bit scan then
+    const gaps = this.reader.tensors.has(`index/${name}`);
+    const indices = gaps ? new Uint32Array(this.reader.info(`delta/${name}`).size) : undefined;
     try {
-      claimed = await readTicketMask(this.reader, name, entries);
+      claimed = await readTicketMask(this.reader, name, entries, indices);
     } catch (error) {
       if (error instanceof InvalidArtifactError) throw error;
       throw fail((error as Error).message);
@@ -97,7 +100,7 @@ export class TicketSource implements TaskVectorSource {
     const count = countSet(claimed);
     if (values.length !== count) throw fail(`has ${values.length} values for ${count} mask entries`);
     if (!allFinite(values)) throw fail('holds a NaN or infinite delta');
-    return { claimed, values };
+    return indices ? { claimed, values, indices } : { claimed, values };
   }
 
   async delta(name: string, base: Float32Array): Promise<TaskVector | undefined> {

@@ -11,6 +11,8 @@ import type { ResolvedParameters } from './methods.ts';
 export interface SparseDelta {
   claimed: PackedMask;
   values: Float32Array;
+  /** The set entries of `claimed` in ascending order, when the source has them at hand (one per value). */
+  indices?: Uint32Array;
 }
 
 export interface SparseMergeResult {
@@ -21,21 +23,24 @@ export interface SparseMergeResult {
 }
 
 /**
- * Scratch reused from tensor to tensor, all zero between calls: the float32 sums, and one bit per entry for "some
- * weighted δ here was positive" and "… negative" (32 entries a word, like the masks).
+ * Scratch reused from tensor to tensor: the float32 sums and one bit per entry for "some weighted δ here was
+ * positive" and "… negative" (32 entries a word, like the masks), all zero between calls, and a word array for "two
+ * inputs claim this entry".
  */
 export class SparseScratch {
   private sums = new Float32Array(0);
   private positive = new Uint32Array(0);
   private negative = new Uint32Array(0);
+  private twice = new Uint32Array(0);
 
-  take(n: number): { sums: Float32Array; positive: Uint32Array; negative: Uint32Array } {
+  take(n: number): { sums: Float32Array; positive: Uint32Array; negative: Uint32Array; twice: Uint32Array } {
     if (this.sums.length < n) {
       this.sums = new Float32Array(n);
       this.positive = new Uint32Array(wordCount(n));
       this.negative = new Uint32Array(wordCount(n));
+      this.twice = new Uint32Array(wordCount(n));
     }
-    return { sums: this.sums, positive: this.positive, negative: this.negative };
+    return { sums: this.sums, positive: this.positive, negative: this.negative, twice: this.twice };
   }
 }
 
@@ -95,6 +100,31 @@ function scatterAdd(
   return l1;
 }
 
+/** scatterAdd over the entries' indices instead of the mask's words: no bit scan, no mispredicted loop exits. */
+function scatterAddAt(
+  indices: Uint32Array,
+  values: Float32Array,
+  w: number,
+  signWeight: number,
+  sums: Float32Array,
+  positive: Uint32Array,
+  negative: Uint32Array,
+): number {
+  let l1 = 0;
+  for (let k = 0; k < indices.length; k++) {
+    const j = indices[k] as number;
+    const v = values[k] as number;
+    l1 += Math.abs(v);
+    sums[j] = (sums[j] as number) + Math.fround(v * w);
+    const x = v * signWeight;
+    const bit = 1 << (j & 31);
+    const word = j >>> 5;
+    positive[word] = (positive[word] as number) | (bit & -(x > 0));
+    negative[word] = (negative[word] as number) | (bit & -(x < 0));
+  }
+  return l1;
+}
+
 /**
  * Word by word over the inputs' masks: their union (into `union`), and how many entries two or more inputs claim,
  * how many have weighted δs of both signs, and how many any input claims. Clears the sign bits behind it.
@@ -102,76 +132,139 @@ function scatterAdd(
 function combineWords(
   inputs: readonly Uint32Array[],
   union: Uint32Array,
+  twice: Uint32Array,
   positive: Uint32Array,
   negative: Uint32Array,
 ): { claimed: number; overlapping: number; signConflicts: number } {
+  // one tight pass per input, then one over the words (a loop over the inputs inside the loop over words is slower)
+  union.fill(0);
+  twice.fill(0);
+  for (const words of inputs) {
+    for (let word = 0; word < union.length; word++) {
+      const m = words[word] as number;
+      const once = union[word] as number;
+      twice[word] = (twice[word] as number) | (once & m);
+      union[word] = once | m;
+    }
+  }
   let claimed = 0;
   let overlapping = 0;
   let signConflicts = 0;
   for (let word = 0; word < union.length; word++) {
-    let once = 0;
-    let twice = 0;
-    for (const words of inputs) {
-      const m = words[word] as number;
-      twice |= once & m;
-      once |= m;
-    }
-    union[word] = once;
-    if (once === 0) continue;
-    claimed += popcount32(once);
-    overlapping += popcount32(twice);
+    claimed += popcount32(union[word] as number);
+    overlapping += popcount32(twice[word] as number);
     signConflicts += popcount32((positive[word] as number) & (negative[word] as number));
-    positive[word] = 0;
-    negative[word] = 0;
   }
+  positive.fill(0, 0, union.length);
+  negative.fill(0, 0, union.length);
   return { claimed, overlapping, signConflicts };
 }
 
-/**
- * The merged δ at each entry of the union: the sum, ÷ divisor and · lambda when given; packed into `delta` and added
- * to `base` when given. Clears the sums behind it.
- */
-function finish(
-  union: Uint32Array,
-  sums: Float32Array,
-  divisor: number | undefined,
-  lambda: number | undefined,
-  delta: Float32Array | undefined,
-  base: Float32Array | undefined,
-  changes: ChangeCounter | undefined,
-): void {
+// The merged δ at each entry of the union is the sum, ÷ divisor and · lambda when given (scaleSums); it is then
+// packed (packDelta) or added to the base (addToBase). Each loop clears the sums behind it when it is the last, and
+// is a function of its own without branches on its options inside: those cost as much as the work itself.
+
+function scaleSums(union: Uint32Array, sums: Float32Array, divisor: number | undefined, lambda: number | undefined) {
+  for (let word = 0; word < union.length; word++) {
+    let rest = union[word] as number;
+    const first = word << 5;
+    while (rest !== 0) {
+      const j = first + 31 - Math.clz32(rest & -rest);
+      rest &= rest - 1;
+      let m = sums[j] as number;
+      if (divisor !== undefined) m = Math.fround(m / divisor);
+      if (lambda !== undefined) m = Math.fround(m * lambda);
+      sums[j] = m;
+    }
+  }
+}
+
+function packDelta(union: Uint32Array, sums: Float32Array, delta: Float32Array): void {
   let k = 0;
   for (let word = 0; word < union.length; word++) {
     let rest = union[word] as number;
     const first = word << 5;
     while (rest !== 0) {
-      const low = rest & -rest;
-      const j = first + 31 - Math.clz32(low);
-      rest ^= low;
-      let m = sums[j] as number;
+      const j = first + 31 - Math.clz32(rest & -rest);
+      rest &= rest - 1;
+      delta[k++] = sums[j] as number;
       sums[j] = 0;
-      if (divisor !== undefined) m = Math.fround(m / divisor);
-      if (lambda !== undefined) m = Math.fround(m * lambda);
-      if (delta) delta[k++] = m;
-      if (base) {
-        const before = base[j] as number;
-        const after = Math.fround(before + m);
-        base[j] = after;
-        changes?.addEntry(before, after);
-      }
     }
   }
 }
 
-/** Told each entry the merge changes in `base`: its value before and after (SurvivalCounter.addEntry). */
+/**
+ * θ = fl32(θ_base + δ) at each entry of the union, in `base`; counts the entries whose value changes and, of those,
+ * the ones whose written value (`stored`: the written dtype's rounding; undefined: float32, written as is) still
+ * differs from the base's, as SurvivalCounter.add counts them. Counted branch-free: whether an entry changes is as
+ * good as random to the branch predictor. (float32 has a loop of its own: the call and Object.is cost as much as the
+ * rest; a changed float32 entry's written value differs unless both are NaN.)
+ */
+function addToBase(
+  union: Uint32Array,
+  sums: Float32Array,
+  base: Float32Array,
+  stored: ((x: number) => number) | undefined,
+): { changed: number; surviving: number } {
+  if (stored !== undefined) return addToBaseRounded(union, sums, base, stored);
+  let changed = 0;
+  let surviving = 0;
+  for (let word = 0; word < union.length; word++) {
+    let rest = union[word] as number;
+    const first = word << 5;
+    while (rest !== 0) {
+      const j = first + 31 - Math.clz32(rest & -rest);
+      rest &= rest - 1;
+      const before = base[j] as number;
+      const after = Math.fround(before + (sums[j] as number));
+      sums[j] = 0;
+      base[j] = after;
+      const differs = +(after !== before);
+      changed += differs;
+      surviving += differs & +!(Number.isNaN(after) && Number.isNaN(before));
+    }
+  }
+  return { changed, surviving };
+}
+
+function addToBaseRounded(
+  union: Uint32Array,
+  sums: Float32Array,
+  base: Float32Array,
+  stored: (x: number) => number,
+): { changed: number; surviving: number } {
+  let changed = 0;
+  let surviving = 0;
+  for (let word = 0; word < union.length; word++) {
+    let rest = union[word] as number;
+    const first = word << 5;
+    while (rest !== 0) {
+      const j = first + 31 - Math.clz32(rest & -rest);
+      rest &= rest - 1;
+      const before = base[j] as number;
+      const after = Math.fround(before + (sums[j] as number));
+      sums[j] = 0;
+      base[j] = after;
+      const differs = +(after !== before);
+      changed += differs;
+      surviving += differs & +!Object.is(stored(after), stored(before));
+    }
+  }
+  return { changed, surviving };
+}
+
+/** What SurvivalCounter needs from a loop that visits only the entries something changes. */
 export interface ChangeCounter {
-  addEntry(before: number, after: number): void;
+  /** The written value of a float32 value; undefined when float32 values are written as they are. */
+  readonly stored: ((x: number) => number) | undefined;
+  /** Entries whose value changed, and of those the ones whose written value differs from the base's. */
+  addCounts(changed: number, surviving: number): void;
 }
 
 /**
  * The merged δ of one tensor from sparse inputs (undefined: the input leaves the tensor alone; each input's values
- * match its mask's count, as the source checked). With `base`, θ = fl32(θ_base + δ) is written into it in place
- * (and each entry some input claims is shown to `changes`); with `packed`, the merged δ is returned packed.
+ * match its mask's count, as the source checked). Into a `base`, θ = fl32(θ_base + δ) is written in place
+ * (and `changes` is given the counts of what changed); with `packed`, the merged δ is returned packed.
  */
 export function mergeSparseTensor(
   name: string,
@@ -180,27 +273,21 @@ export function mergeSparseTensor(
   rawWeights: readonly number[],
   params: ResolvedParameters,
   scratch: SparseScratch,
-  options: { base?: Float32Array; packed?: boolean; changes?: ChangeCounter } = {},
+  output: { base: Float32Array; changes?: ChangeCounter } | { packed: true },
 ): SparseMergeResult {
-  const { base, changes } = options;
-  const { sums, positive, negative } = scratch.take(entries);
+  const { sums, positive, negative, twice } = scratch.take(entries);
   const weights = rawWeights.map((w) => Math.fround(w));
   const claims = inputs.map((input) => input?.claimed);
   const words = inputs.map((input) => (input ? wordsOf(input.claimed) : undefined));
-  const l1 = inputs.map((input, i) =>
-    input
-      ? // the interference report's sign test takes the weight as given
-        scatterAdd(
-          words[i] as Uint32Array,
-          input.values,
-          weights[i] as number,
-          rawWeights[i] as number,
-          sums,
-          positive,
-          negative,
-        )
-      : 0,
-  );
+  // (the interference report's sign test takes the weight as given)
+  const l1 = inputs.map((input, i) => {
+    if (!input) return 0;
+    const w = weights[i] as number;
+    const signWeight = rawWeights[i] as number;
+    return input.indices && input.indices.length === input.values.length
+      ? scatterAddAt(input.indices, input.values, w, signWeight, sums, positive, negative)
+      : scatterAdd(words[i] as Uint32Array, input.values, w, signWeight, sums, positive, negative);
+  });
 
   // the union as a mask of `entries` bits, over a buffer padded to whole words
   const unionWords = new Uint32Array(wordCount(entries));
@@ -208,27 +295,36 @@ export function mergeSparseTensor(
   const { claimed, overlapping, signConflicts } = combineWords(
     words.filter((w) => w !== undefined),
     unionWords,
+    twice,
     positive,
     negative,
   );
   let total = 0;
   for (const w of weights) total = Math.fround(total + w);
   const divisor = Math.abs(total) < 1e-8 ? 1 : total;
-  const delta = options.packed ? new Float32Array(claimed) : undefined;
-  finish(
-    unionWords,
-    sums,
-    params.normalize ? divisor : undefined,
-    params.lambda === 1 ? undefined : Math.fround(params.lambda),
-    delta,
-    base,
-    changes,
-  );
+  const divide = params.normalize ? divisor : undefined;
+  const lambda = params.lambda === 1 ? undefined : Math.fround(params.lambda);
+  if (divide !== undefined || lambda !== undefined) scaleSums(unionWords, sums, divide, lambda);
+  let delta: Float32Array | undefined;
+  if ('packed' in output) {
+    delta = new Float32Array(claimed);
+    packDelta(unionWords, sums, delta);
+  } else {
+    const counted = addToBase(unionWords, sums, output.base, output.changes?.stored);
+    output.changes?.addCounts(counted.changed, counted.surviving);
+  }
 
   const claimedBy = inputs.map((input) => input?.values.length ?? 0);
-  const intersections = claims.map((a, i) =>
-    claims.map((b, j) => (i === j ? (claimedBy[i] as number) : a && b ? overlapCount(a, b) : 0)),
-  );
+  // symmetric: each pair is counted once
+  const intersections = claims.map((_, i) => claims.map((_, j) => (i === j ? (claimedBy[i] as number) : 0)));
+  for (const [i, a] of claims.entries()) {
+    for (let j = i + 1; j < claims.length; j++) {
+      const b = claims[j];
+      const n = a && b ? overlapCount(a, b) : 0;
+      (intersections[i] as number[])[j] = n;
+      (intersections[j] as number[])[i] = n;
+    }
+  }
   return {
     mask: union,
     delta,

@@ -1,9 +1,11 @@
 // The merge phase: a TicketMerge spec (API form, defaults applied) → tensors-merge's runMerge.
+import { join } from 'node:path';
 import { ARTIFACTS, type ResolvedMergeSpec } from '@lota/api';
 import { InvalidSpecError } from '../errors.ts';
 import { describeSurvival } from '../lota/survival.ts';
 import { type MergeMethodName, parametersFromSpec } from '../merge/methods.ts';
 import { type MergeSpec, MergeSpecError, runMerge } from '../merge/run.ts';
+import { storageConfigFromEnv } from '../storage/config.ts';
 import {
   artifact,
   outputDtype,
@@ -40,6 +42,8 @@ export async function mergePhase(ctx: PhaseContext<ResolvedMergeSpec>): Promise<
     parameters,
     output,
     interferencePath: artifact(ctx, ARTIFACTS.interference).path,
+    // next to the staged inputs: a later merge over the same staged base takes the fingerprint from there
+    fingerprintCache: join(storageConfigFromEnv().cacheDir, 'fingerprints'),
   };
   sink.begin('merge', 1);
   let result: Awaited<ReturnType<typeof runMerge>>;

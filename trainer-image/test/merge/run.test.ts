@@ -140,15 +140,31 @@ describe('runMerge', () => {
   });
 
   it('sum and task-arithmetic over tickets (the sparse path) equal the dense path bit for bit', async () => {
-    // The same tickets plus a zero-weight dense input (the base itself, δ = 0) go down the dense path.
-    const weighted = inputs().map((input, i) => ({ ...input, weight: [1, 0.5, -2][i] as number }));
+    // The same tickets plus a zero-weight dense input (the base itself, δ = 0) go down the dense path. The tickets
+    // at density 0.3 store bitmasks, those at 0.05 gaps (whose decoding hands the scatter-add the indices).
+    const sparser: string[] = [];
+    for (let t = 0; t < 3; t++) {
+      const deltas = new Map(targets.map((d, i) => [d.name, sparseDelta(size(d.shape), 50 + 10 * t + i, 0.05)]));
+      sparser.push(join(dir, `sparser${t}.safetensors`));
+      await writeTicketFile(sparser[t] as string, join(dir, 'base'), deltas, shapes);
+    }
+    const reader = await SafetensorsReader.open(sparser[0] as string);
+    expect(Object.values(JSON.parse(reader.metadata.mask_coding as string))).toEqual(['gaps', 'gaps']);
+    await reader.close();
     const zero = { name: 'zero', path: join(dir, 'base'), weight: 0 };
     const cases = [
-      ['sum', {}],
-      ['task-arithmetic', { lambda: 0.7, normalize: true }],
+      ['sum', {}, inputs()],
+      ['task-arithmetic', { lambda: 0.7, normalize: true }, inputs()],
+      ['sum', {}, sparser.map((path, t) => ({ name: `s${t}`, path }))],
     ] as const;
-    for (const [method, parameters] of cases) {
-      for (const kind of ['model', 'ticket'] as const) {
+    for (const [c, [method, parameters, tickets]] of cases.entries()) {
+      const weighted = tickets.map((input, i) => ({ ...input, weight: [1, 0.5, -2][i] as number }));
+      // (a bf16 model output: survival then counts the entries whose bf16 value changes)
+      for (const [kind, dtype] of [
+        ['model', 'f32'],
+        ['model', 'bf16'],
+        ['ticket', 'f32'],
+      ] as const) {
         const run = (extra: (typeof zero)[], out: string) =>
           runMerge({
             method,
@@ -157,14 +173,18 @@ describe('runMerge', () => {
             parameters,
             output:
               kind === 'model'
-                ? { kind, dir: join(dir, `${method}-${out}`) }
-                : { kind, path: join(dir, `${method}-${out}.safetensors`) },
+                ? { kind, dir: join(dir, `${c}-${method}-${dtype}-${out}`), dtype }
+                : { kind, path: join(dir, `${c}-${method}-${out}.safetensors`) },
           });
         const sparse = await run([], `sparse-${kind}`);
         const dense = await run([zero], `dense-${kind}`);
         // (the dense model makes every float tensor a merged one, so only `entries` may differ)
         expect({ ...sparse.interference.total, entries: 0 }).toEqual({ ...dense.interference.total, entries: 0 });
         expect(sparse.interference.inputs).toEqual(dense.interference.inputs.slice(0, 3));
+        for (const tensor of sparse.interference.tensors) {
+          const other = dense.interference.tensors.find((t) => t.name === tensor.name);
+          expect(tensor.jaccard).toEqual(other?.jaccard.slice(0, 3).map((row) => row.slice(0, 3)));
+        }
         expect(sparse.survival).toEqual(dense.survival);
         if (kind === 'model') {
           const a = await Checkpoint.open(sparse.output.path);
