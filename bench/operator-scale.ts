@@ -8,14 +8,19 @@
 //   - API requests per resource by verb and resource, from the API server's /metrics (everything the API server
 //     served during the operator run, other controllers included) and from the operator's own client counter;
 //   - status writes per resource: when the last Job appeared, and once the operator went quiet;
-//   - with the N resources idle: reconciles and CPU over --idle-seconds;
+//   - with the N resources idle (once the whole control plane has settled: the Job controller creates pods at its
+//     own 20 requests/s, so at N = 5,000 it is still at work minutes after the operator went quiet): reconciles
+//     and CPU over --idle-seconds;
 //   - seconds until a deletion of the namespace (N resources) is reflected in the operator's cache.
 // Fairness: every measurement uses a fresh namespace, holds the same watches (the bench's Job and LotaAdaptation
 // counters), and starts only once the previous namespace is gone and the API server has gone quiet (no more than a
 // few writes per 2 s: the namespace controller, garbage collector and Job controller done with the leftovers).
 // The KWOK lifecycle part (pods run to completion on fake nodes) is bench/operator-lifecycle.ts. Not a test.
 //
-//   node bench/operator-scale.ts [--n=1000,5000] [--idle-seconds=60] [--delete-timeout=300] [--cleanup-timeout=600] [--operator-arg=--kube-api-qps=100 ...]
+// --operator-only leaves out the kubectl references (and the clean-ups they need): the operator's memory, API requests
+// and idle cost alone, in a fraction of the time.
+//
+//   npm run bench -- operator-scale [--n=1000,5000] [--idle-seconds=60] [--settle-timeout=1200] [--delete-timeout=300] [--cleanup-timeout=600] [--operator-only] [--operator-arg=--kube-api-qps=100 ...]
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -46,6 +51,8 @@ const { values } = parseArgs({
     'idle-seconds': { type: 'string', default: '60' },
     'delete-timeout': { type: 'string', default: '300' },
     'cleanup-timeout': { type: 'string', default: '600' },
+    'settle-timeout': { type: 'string', default: '1200' },
+    'operator-only': { type: 'boolean', default: false },
     'operator-arg': { type: 'string', multiple: true, default: [] },
   },
 });
@@ -53,6 +60,8 @@ const sizes = (values.n as string).split(',').map(Number);
 const idleSeconds = Number(values['idle-seconds']);
 const deleteTimeoutMs = Number(values['delete-timeout']) * 1000;
 const cleanupTimeoutMs = Number(values['cleanup-timeout']) * 1000;
+const settleTimeoutMs = Number(values['settle-timeout']) * 1000;
+const operatorOnly = values['operator-only'] as boolean;
 const operatorArgs = values['operator-arg'] as string[];
 
 const spec = (name: string) => ({
@@ -85,17 +94,24 @@ async function cleanUp(ns: string) {
       throw new Error(`namespace ${ns} still there after ${fmt((performance.now() - t0) / 1000, 0)} s`);
     await sleep(1000);
   }
-  // Quiet: at most QUIET_WRITES writes (leases, the scheduler's and the API server's own) per 2 s, 3 times in a row.
+  await apiQuiet(t0, cleanupTimeoutMs, `after deleting ${ns}`);
+  console.log(`(namespace ${ns} gone and the API server quiet after ${fmt((performance.now() - t0) / 1000, 0)} s)`);
+}
+
+/**
+ * Waits until the API server is quiet: at most QUIET_WRITES writes (leases, the scheduler's and the API server's own)
+ * per 2 s, 3 times in a row. Throws once `timeoutMs` have passed since `t0`.
+ */
+async function apiQuiet(t0: number, timeoutMs: number, what: string) {
   let last = writesServed(apiRequests(await apiMetrics()));
   for (let still = 0; still < 3; ) {
-    if (performance.now() - t0 > cleanupTimeoutMs)
-      throw new Error(`API server not quiet ${fmt((performance.now() - t0) / 1000, 0)} s after deleting ${ns}`);
+    if (performance.now() - t0 > timeoutMs)
+      throw new Error(`API server not quiet ${fmt((performance.now() - t0) / 1000, 0)} s ${what}`);
     await sleep(2000);
     const now = writesServed(apiRequests(await apiMetrics()));
     still = now - last <= QUIET_WRITES ? still + 1 : 0;
     last = now;
   }
-  console.log(`(namespace ${ns} gone and the API server quiet after ${fmt((performance.now() - t0) / 1000, 0)} s)`);
 }
 const QUIET_WRITES = 4;
 
@@ -154,8 +170,6 @@ async function run(n: number) {
     if (label === 'before' || n !== sizes.at(-1)) await cleanUp(ns);
     return m;
   };
-  const directBefore = await direct('before');
-
   const adaptationsIn = (namespace: string) =>
     names(n).map((name) => ({
       apiVersion: 'lota.dev/v1alpha1',
@@ -163,35 +177,42 @@ async function run(n: number) {
       metadata: { name, namespace },
       spec: spec(name),
     }));
-  // A second reference: kubectl create of the N LotaAdaptations with no operator running (CEL rules and the
-  // CRD's schema make a custom resource dearer to create than a Job).
-  const crOnly = `cr-only-${n}`;
-  await kubectl(['create', 'namespace', crOnly]);
-  const cr = await measured(crOnly, () => createFile(adaptationsIn(crOnly), join(cp.dir, `cr-only-${n}.json`)));
-  const crSeconds = cr.seconds;
-  line(
-    `kubectl create of ${n} LotaAdaptations, no operator: ${fmt(crSeconds)} s; control plane CPU: ${cpuLine(cr.cpu, n)}`,
-  );
-  await cleanUp(crOnly);
+  /** The kubectl references: N Jobs (before the operator's run), the N LotaAdaptations alone, and both together. */
+  const references = async () => {
+    const directBefore = await direct('before');
 
-  // The floor for the operator's run: the same N LotaAdaptations and N Jobs created by one client in one file
-  // (each adaptation followed by its Job), no operator. The API server then also does, inside the window, what the
-  // Jobs cause (the Job controller's pods, the scheduler's attempts, their Events), as in the operator's run; in the
-  // Jobs-only reference most of that comes after kubectl returns.
-  const both = `cr-and-jobs-${n}`;
-  await kubectl(['create', 'namespace', both]);
-  const crJobs = adaptationsIn(both);
-  const bothJobs = jobsIn(both);
-  const together = await measured(both, () =>
-    createFile(
-      crJobs.flatMap((cr, i) => [cr, bothJobs[i] as object]),
-      join(cp.dir, `cr-and-jobs-${n}.json`),
-    ),
-  );
-  line(
-    `kubectl create of ${n} LotaAdaptations and their ${n} Jobs in one file, no operator: ${fmt(together.seconds)} s; control plane CPU: ${cpuLine(together.cpu, n)}`,
-  );
-  await cleanUp(both);
+    // A second reference: kubectl create of the N LotaAdaptations with no operator running (CEL rules and the
+    // CRD's schema make a custom resource dearer to create than a Job).
+    const crOnly = `cr-only-${n}`;
+    await kubectl(['create', 'namespace', crOnly]);
+    const cr = await measured(crOnly, () => createFile(adaptationsIn(crOnly), join(cp.dir, `cr-only-${n}.json`)));
+    const crSeconds = cr.seconds;
+    line(
+      `kubectl create of ${n} LotaAdaptations, no operator: ${fmt(crSeconds)} s; control plane CPU: ${cpuLine(cr.cpu, n)}`,
+    );
+    await cleanUp(crOnly);
+
+    // The floor for the operator's run: the same N LotaAdaptations and N Jobs created by one client in one file
+    // (each adaptation followed by its Job), no operator. The API server then also does, inside the window, what the
+    // Jobs cause (the Job controller's pods, the scheduler's attempts, their Events), as in the operator's run; in the
+    // Jobs-only reference most of that comes after kubectl returns.
+    const both = `cr-and-jobs-${n}`;
+    await kubectl(['create', 'namespace', both]);
+    const crJobs = adaptationsIn(both);
+    const bothJobs = jobsIn(both);
+    const together = await measured(both, () =>
+      createFile(
+        crJobs.flatMap((cr, i) => [cr, bothJobs[i] as object]),
+        join(cp.dir, `cr-and-jobs-${n}.json`),
+      ),
+    );
+    line(
+      `kubectl create of ${n} LotaAdaptations and their ${n} Jobs in one file, no operator: ${fmt(together.seconds)} s; control plane CPU: ${cpuLine(together.cpu, n)}`,
+    );
+    await cleanUp(both);
+    return { directBefore, cr, together };
+  };
+  const refs = operatorOnly ? undefined : await references();
 
   // 2. The operator: N LotaAdaptations in one file; time until N calibrate Jobs exist.
   const ns = `op-${n}`;
@@ -270,12 +291,17 @@ async function run(n: number) {
   }
   const apiSettled = diff(apiRequests(await apiMetrics()), api0);
   await memory('quiet');
-  const opSettled = await opMetrics(operator.metricsUrl);
   const cpuSettled = cpuSeconds(pid) - cpu0;
 
-  // 3. Idle: N resources, nothing happening.
+  // 3. Idle: N resources, nothing happening. The operator going quiet is not enough: the Job controller may still be
+  // creating pods (at its 20 requests/s), and each one is a change the operator reconciles and may report.
+  const s0 = performance.now();
+  await apiQuiet(s0, settleTimeoutMs, `after the operator went quiet (${n} resources)`);
+  const settleSeconds = (performance.now() - s0) / 1000;
+  const apiQuietAll = diff(apiRequests(await apiMetrics()), api0);
+  await memory('control plane settled');
   const reconciles = (s: Sample[]) => sum(s, 'controller_runtime_reconcile_total');
-  const rec0 = reconciles(opSettled);
+  const rec0 = reconciles(await opMetrics(operator.metricsUrl));
   const idle0 = cpuSeconds(pid);
   const idleT0 = performance.now();
   await sleep(idleSeconds * 1000);
@@ -303,32 +329,40 @@ async function run(n: number) {
   await jobCount.stop();
   await statusWatch.stop();
   await operator.stop();
-  await cleanUp(ns);
-  const directAfter = await direct('after');
-  const directSeconds = (directBefore.seconds + directAfter.seconds) / 2;
+  // The last measurement of the last size leaves its namespace to the control plane's shutdown.
+  if (refs || n !== sizes.at(-1)) await cleanUp(ns);
+  const directAfter = refs ? await direct('after') : undefined;
+  const directSeconds = refs && directAfter ? (refs.directBefore.seconds + directAfter.seconds) / 2 : Number.NaN;
 
   const statusWrites = (m: Map<string, number>) =>
     (m.get('PUT lotaadaptations/status') ?? 0) + (m.get('PATCH lotaadaptations/status') ?? 0);
   console.log(`\n=== N = ${n} ===`);
-  console.log(
-    `time until N Jobs exist: operator ${fmt(jobsSeconds)} s, kubectl create of N Jobs ${fmt(directSeconds)} s (mean of ${fmt(directBefore.seconds)} s before and ${fmt(directAfter.seconds)} s after), ratio ${fmt(jobsSeconds / directSeconds)}`,
-  );
-  console.log(
-    `  control plane CPU: kubectl create of N Jobs ${cpuLine(directBefore.cpu, n)}; of the N LotaAdaptations alone ${cpuLine(cr.cpu, n)}; of both in one file ${cpuLine(together.cpu, n)}; operator run until the Jobs existed ${cpuLine(cpAtJobs, n)}`,
-  );
-  console.log(
-    `  kubectl create of the N LotaAdaptations alone (no operator) ${fmt(crSeconds)} s: operator / that = ${fmt(jobsSeconds / crSeconds)}`,
-  );
-  console.log(
-    `  kubectl create of the N LotaAdaptations and N Jobs in one file (no operator) ${fmt(together.seconds)} s: operator / that = ${fmt(jobsSeconds / together.seconds)}`,
-  );
+  if (refs && directAfter) {
+    const { directBefore, cr, together } = refs;
+    console.log(
+      `time until N Jobs exist: operator ${fmt(jobsSeconds)} s, kubectl create of N Jobs ${fmt(directSeconds)} s (mean of ${fmt(directBefore.seconds)} s before and ${fmt(directAfter.seconds)} s after), ratio ${fmt(jobsSeconds / directSeconds)}`,
+    );
+    console.log(
+      `  control plane CPU: kubectl create of N Jobs ${cpuLine(directBefore.cpu, n)}; of the N LotaAdaptations alone ${cpuLine(cr.cpu, n)}; of both in one file ${cpuLine(together.cpu, n)}; operator run until the Jobs existed ${cpuLine(cpAtJobs, n)}`,
+    );
+    console.log(
+      `  kubectl create of the N LotaAdaptations alone (no operator) ${fmt(cr.seconds)} s: operator / that = ${fmt(jobsSeconds / cr.seconds)}`,
+    );
+    console.log(
+      `  kubectl create of the N LotaAdaptations and N Jobs in one file (no operator) ${fmt(together.seconds)} s: operator / that = ${fmt(jobsSeconds / together.seconds)}`,
+    );
+  } else {
+    console.log(
+      `time until N Jobs exist: operator ${fmt(jobsSeconds)} s (--operator-only: no reference); control plane CPU: ${cpuLine(cpAtJobs, n)}`,
+    );
+  }
   console.log(
     `operator peak RSS ${fmt(rss, 0)} MB (${fmt(rssStart, 0)} MB when ready, ${fmt(rssEnd, 0)} MB at the end); CPU ${fmt(cpuAtJobs)} s until the Jobs existed, ${fmt(cpuSettled)} s until quiet (${fmt((cpuSettled / n) * 1000, 1)} ms per resource), ${fmt(cpuTotal)} s in all`,
   );
   for (const stage of stages) console.log(`  ${stage}`);
   const untilJob = [...writesUntilJob.values()].reduce((a, b) => a + b, 0);
   console.log(
-    `status writes per resource: ${fmt(untilJob / n)} until its Job existed (watched: up to the first write after the Job appeared), ${fmt(statusWrites(apiAtJobs) / n)} by the time the last Job appeared, ${fmt(statusWrites(apiSettled) / n)} once quiet`,
+    `status writes per resource: ${fmt(untilJob / n)} until its Job existed (watched: up to the first write after the Job appeared), ${fmt(statusWrites(apiAtJobs) / n)} by the time the last Job appeared, ${fmt(statusWrites(apiSettled) / n)} once the operator was quiet, ${fmt(statusWrites(apiQuietAll) / n)} once the control plane settled (${fmt(settleSeconds, 0)} s later)`,
   );
   console.log(
     `idle over ${fmt(idleWall, 0)} s: CPU ${fmt((idleCpu / idleWall) * 100)}% of a core, ${idleReconciles} reconciles = ${fmt((idleReconciles / n) * (600 / idleWall), 3)} per resource per 10 min`,
@@ -338,8 +372,8 @@ async function run(n: number) {
       ? `namespace deletion reflected in the operator's cache after ${fmt(deleteSeconds)} s; reconcile errors: ${errors}`
       : `namespace deletion: ${left} of ${n} resources still in the operator's cache after ${fmt(deleteSeconds)} s (the namespace controller was still deleting); reconcile errors: ${errors}`,
   );
-  console.log('API requests per resource, apply → quiet (API server /metrics, all clients; ≥ 0.01 shown):');
-  for (const [k, v] of [...apiSettled].sort((a, b) => b[1] - a[1]))
+  console.log('API requests per resource, apply → settled (API server /metrics, all clients; ≥ 0.01 shown):');
+  for (const [k, v] of [...apiQuietAll].sort((a, b) => b[1] - a[1]))
     if (v / n >= 0.01) console.log(`  ${k.padEnd(40)} ${fmt(v / n, 3)}`);
   console.log(
     'API server until the Jobs existed, per resource: request latency summed by verb (ms, waiting included) and watch events sent (≥ 0.01 shown):',
@@ -348,9 +382,11 @@ async function run(n: number) {
     k.endsWith(' (s)') ? [`${k.slice(0, -4)} (ms)`, (v / n) * 1000] : [k, v / n];
   for (const [k, v] of [...servedAtJobs].map(perResource).sort((a, b) => b[1] - a[1]))
     if (v >= 0.01) console.log(`  ${k.padEnd(40)} ${fmt(v, 2)}`);
-  console.log('API requests per resource sent by the operator (its rest_client_requests_total):');
+  console.log(
+    'API requests per resource sent by the operator, apply → end of the idle period (its rest_client_requests_total):',
+  );
   const byOp = new Map<string, number>();
-  for (const s of opSettled.filter((x) => x.name === 'rest_client_requests_total')) {
+  for (const s of afterIdle.filter((x) => x.name === 'rest_client_requests_total')) {
     const k = `${s.labels.method} ${s.labels.resource} ${s.labels.code}`;
     byOp.set(k, (byOp.get(k) ?? 0) + s.value);
   }
@@ -359,10 +395,11 @@ async function run(n: number) {
     n,
     jobsSeconds,
     directSeconds,
-    crSeconds,
-    togetherSeconds: together.seconds,
+    crSeconds: refs?.cr.seconds ?? Number.NaN,
+    togetherSeconds: refs?.together.seconds ?? Number.NaN,
     rss,
     idleCpuPct: (idleCpu / idleWall) * 100,
+    idleReconciles: (idleReconciles / n) * (600 / idleWall),
     errors,
   };
 }
@@ -378,7 +415,9 @@ try {
   console.log('\nsummary');
   for (const r of results)
     console.log(
-      `  N=${r.n}: Jobs ${fmt(r.jobsSeconds)} s vs direct ${fmt(r.directSeconds)} s = ${fmt(r.jobsSeconds / r.directSeconds)}× (CRs alone ${fmt(r.crSeconds)} s; CRs and Jobs by one client ${fmt(r.togetherSeconds)} s = ${fmt(r.jobsSeconds / r.togetherSeconds)}×); peak RSS ${fmt(r.rss, 0)} MB; idle ${fmt(r.idleCpuPct)}% of a core; reconcile errors ${r.errors}`,
+      operatorOnly
+        ? `  N=${r.n}: Jobs ${fmt(r.jobsSeconds)} s; peak RSS ${fmt(r.rss, 0)} MB; idle ${fmt(r.idleCpuPct)}% of a core, ${fmt(r.idleReconciles, 3)} reconciles per resource per 10 min; reconcile errors ${r.errors}`
+        : `  N=${r.n}: Jobs ${fmt(r.jobsSeconds)} s vs direct ${fmt(r.directSeconds)} s = ${fmt(r.jobsSeconds / r.directSeconds)}× (CRs alone ${fmt(r.crSeconds)} s; CRs and Jobs by one client ${fmt(r.togetherSeconds)} s = ${fmt(r.jobsSeconds / r.togetherSeconds)}×); peak RSS ${fmt(r.rss, 0)} MB; idle ${fmt(r.idleCpuPct)}% of a core, ${fmt(r.idleReconciles, 3)} reconciles per resource per 10 min; reconcile errors ${r.errors}`,
     );
 } finally {
   await client.close();
