@@ -289,7 +289,7 @@ async function run(n: number) {
     last = r;
     await sleep(1000);
   }
-  const apiSettled = diff(apiRequests(await apiMetrics()), api0);
+  const apiOperatorQuiet = diff(apiRequests(await apiMetrics()), api0);
   await memory('quiet');
   const cpuSettled = cpuSeconds(pid) - cpu0;
 
@@ -298,7 +298,7 @@ async function run(n: number) {
   const s0 = performance.now();
   await apiQuiet(s0, settleTimeoutMs, `after the operator went quiet (${n} resources)`);
   const settleSeconds = (performance.now() - s0) / 1000;
-  const apiQuietAll = diff(apiRequests(await apiMetrics()), api0);
+  const apiSettled = diff(apiRequests(await apiMetrics()), api0);
   await memory('control plane settled');
   const reconciles = (s: Sample[]) => sum(s, 'controller_runtime_reconcile_total');
   const rec0 = reconciles(await opMetrics(operator.metricsUrl));
@@ -362,7 +362,7 @@ async function run(n: number) {
   for (const stage of stages) console.log(`  ${stage}`);
   const untilJob = [...writesUntilJob.values()].reduce((a, b) => a + b, 0);
   console.log(
-    `status writes per resource: ${fmt(untilJob / n)} until its Job existed (watched: up to the first write after the Job appeared), ${fmt(statusWrites(apiAtJobs) / n)} by the time the last Job appeared, ${fmt(statusWrites(apiSettled) / n)} once the operator was quiet, ${fmt(statusWrites(apiQuietAll) / n)} once the control plane settled (${fmt(settleSeconds, 0)} s later)`,
+    `status writes per resource: ${fmt(untilJob / n)} until its Job existed (watched: up to the first write after the Job appeared), ${fmt(statusWrites(apiAtJobs) / n)} by the time the last Job appeared, ${fmt(statusWrites(apiOperatorQuiet) / n)} once the operator was quiet, ${fmt(statusWrites(apiSettled) / n)} once the control plane settled (${fmt(settleSeconds, 0)} s later)`,
   );
   console.log(
     `idle over ${fmt(idleWall, 0)} s: CPU ${fmt((idleCpu / idleWall) * 100)}% of a core, ${idleReconciles} reconciles = ${fmt((idleReconciles / n) * (600 / idleWall), 3)} per resource per 10 min`,
@@ -373,7 +373,7 @@ async function run(n: number) {
       : `namespace deletion: ${left} of ${n} resources still in the operator's cache after ${fmt(deleteSeconds)} s (the namespace controller was still deleting); reconcile errors: ${errors}`,
   );
   console.log('API requests per resource, apply → settled (API server /metrics, all clients; ≥ 0.01 shown):');
-  for (const [k, v] of [...apiQuietAll].sort((a, b) => b[1] - a[1]))
+  for (const [k, v] of [...apiSettled].sort((a, b) => b[1] - a[1]))
     if (v / n >= 0.01) console.log(`  ${k.padEnd(40)} ${fmt(v / n, 3)}`);
   console.log(
     'API server until the Jobs existed, per resource: request latency summed by verb (ms, waiting included) and watch events sent (≥ 0.01 shown):',

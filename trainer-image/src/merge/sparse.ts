@@ -161,8 +161,9 @@ function combineWords(
 }
 
 // The merged δ at each entry of the union is the sum, ÷ divisor and · lambda when given (scaleSums); it is then
-// packed (packDelta) or added to the base (addToBase). Each loop clears the sums behind it when it is the last, and
-// is a function of its own without branches on its options inside: those cost as much as the work itself.
+// packed (packDelta) or added to the base (addToBase). Each loop clears the sums behind it when it is the last. The
+// packing and the two additions are functions of their own without branches on options inside (those cost as much
+// as the work); scaleSums, which runs only for normalize or lambda ≠ 1, keeps its two.
 
 function scaleSums(union: Uint32Array, sums: Float32Array, divisor: number | undefined, lambda: number | undefined) {
   for (let word = 0; word < union.length; word++) {
