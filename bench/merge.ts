@@ -36,6 +36,7 @@ import { maskWhere } from '../trainer-image/src/lota/mask.ts';
 import { seededRandom } from '../trainer-image/src/lota/random.ts';
 import { type TicketTensor, writeTicket } from '../trainer-image/src/lota/ticket.ts';
 import type { MergeSpec } from '../trainer-image/src/merge/run.ts';
+import { median } from './stats.ts';
 
 const layers = Number(process.argv[2] ?? 12);
 const methods = (process.argv[3] ?? 'sum,ties').split(',');
@@ -253,12 +254,6 @@ function combine(runs: Measured[]): Measured {
     processSeconds: median(runs.map((r) => r.processSeconds)),
     maxRssBytes: Math.max(...runs.map((r) => r.maxRssBytes)),
   };
-}
-
-function median(xs: readonly number[]): number {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;

@@ -20,6 +20,7 @@ import { disposeParameters, initParameters } from '../trainer-image/src/model/pa
 import { DenseOptimizer } from '../trainer-image/src/train/dense-optimizer.ts';
 import { disposeGrads, stepGradients } from '../trainer-image/src/train/gradients.ts';
 import { adamw } from '../trainer-image/src/train/update-rules.ts';
+import { median } from './stats.ts';
 
 const { values: opts } = parseArgs({
   options: {
@@ -113,11 +114,6 @@ async function runConfig({ hidden, layers, vocab, seq, backends }: BenchConfig):
     positionIds: Int32Array.from(ids, (_, i) => i % seq),
     examples: batchSize,
   };
-
-  function median(xs: number[]): number {
-    const s = [...xs].sort((a, b) => a - b);
-    return s[Math.floor(s.length / 2)] as number;
-  }
 
   /** Median step time (wall and process CPU) over the timed steps, and the loss of the first step (same weights and batch everywhere). */
   async function tfjsStepMs(backend: string): Promise<{ ms: number; cpuMs: number; loss: number }> {
